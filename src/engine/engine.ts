@@ -25,8 +25,7 @@ export function initEngine(): Promise<EngineInfo> {
     const devices = await init("wasm");
     if (!devices.includes("wasm")) throw new Error("initEngine: the jax-js Wasm backend failed to initialise");
     defaultDevice("wasm");
-    const threads = ENGINE_THREADS > 1 && globalThis.Worker !== undefined ? ENGINE_THREADS : 0;
-    return { engine: "@jax-js/jax", version: JAX_VERSION, device: "wasm", threads };
+    return { engine: "@jax-js/jax", version: JAX_VERSION, device: "wasm", threads: ENGINE_THREADS };
   })();
   return ready;
 }

@@ -43,14 +43,20 @@ export class NodeWebWorker {
   readonly #thread: NodeWorker;
   /** Messages posted before the script source reached the thread. */
   #backlog: unknown[] | null = [];
+  /** Messages awaiting their reply; the thread keeps the process alive only while this is > 0. */
+  #inFlight = 0;
 
   constructor(url: string | URL) {
     const blob = resolveObjectURL(String(url));
     if (!blob) throw new Error(`NodeWebWorker: only Blob URLs are supported, got ${String(url)}`);
     this.#thread = new NodeWorker(BOOTSTRAP, { eval: true });
-    this.#thread.unref(); // an idle pool must not keep the process alive
-    this.#thread.on("message", (data: unknown) => this.onmessage?.({ data }));
+    this.#thread.on("message", (data: unknown) => {
+      // jax-js answers every message with exactly one reply; idle workers must not keep the process alive.
+      if (--this.#inFlight === 0) this.#thread.unref();
+      this.onmessage?.({ data });
+    });
     this.#thread.on("error", (err: Error) => this.onerror?.({ message: err.message }));
+    this.#thread.unref();
     void blob.text().then((source) => {
       this.#thread.postMessage({ source });
       for (const message of this.#backlog ?? []) this.#thread.postMessage(message);
@@ -59,6 +65,7 @@ export class NodeWebWorker {
   }
 
   postMessage(message: unknown): void {
+    if (this.#inFlight++ === 0) this.#thread.ref();
     if (this.#backlog) this.#backlog.push(message);
     else this.#thread.postMessage(message);
   }

@@ -1,0 +1,311 @@
+/** Custom geometry: columns at explicit positions, optionally split into named areas, read from JSON or CSV. */
+import { readFileSync } from "node:fs";
+import type { Area, ColumnLayout, GeometrySpec } from "./types.ts";
+
+/** Short printable form of a bad value for error messages. */
+export function formatValue(value: unknown): string {
+  if (typeof value === "number") return String(value);
+  if (value === undefined) return "undefined";
+  let s: string;
+  try {
+    s = JSON.stringify(value) ?? String(value);
+  } catch {
+    s = String(value);
+  }
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+const isPositiveInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 1;
+const isNonNegInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
+
+/**
+ * Check custom positions: a non-empty array of rows, each with 1 to 3 finite numbers, all the same length.
+ * `where` prefixes field names in errors (e.g. "geometry." or "file.json: "). Returns the row length.
+ */
+export function checkPositions(positions: unknown, where = "geometry."): number {
+  if (!Array.isArray(positions) || positions.length === 0) {
+    throw new Error(`${where}positions must be a non-empty array of [x, y(, z)] rows, got ${formatValue(positions)}`);
+  }
+  let dim = 0;
+  positions.forEach((row: unknown, i) => {
+    if (!Array.isArray(row) || row.length < 1 || row.length > 3) {
+      throw new Error(`${where}positions[${i}] must be an array of 1 to 3 numbers, got ${formatValue(row)}`);
+    }
+    if (i === 0) dim = row.length;
+    else if (row.length !== dim) {
+      throw new Error(`${where}positions[${i}] has ${row.length} coordinates but positions[0] has ${dim}; give every row the same length`);
+    }
+    row.forEach((v: unknown, k) => {
+      if (typeof v !== "number" || !Number.isFinite(v)) {
+        throw new Error(`${where}positions[${i}][${k}] must be a finite number, got ${formatValue(v)}`);
+      }
+    });
+  });
+  return dim;
+}
+
+/**
+ * Check areas against `n` columns: an array of {name, start, end, grid?} with unique non-empty names,
+ * integer bounds, start < end, contiguous and covering [0, n) in order, grid rows * cols = end - start.
+ */
+export function checkAreas(areas: unknown, n: number, where = "geometry."): asserts areas is Area[] {
+  if (!Array.isArray(areas) || areas.length === 0) {
+    throw new Error(`${where}areas must be a non-empty array of {name, start, end} covering all ${n} columns, got ${formatValue(areas)}`);
+  }
+  const seen = new Set<string>();
+  let expectedStart = 0;
+  areas.forEach((a: unknown, i) => {
+    const f = `${where}areas[${i}]`;
+    if (typeof a !== "object" || a === null || Array.isArray(a)) throw new Error(`${f} must be an object {name, start, end}, got ${formatValue(a)}`);
+    const { name, start, end, grid } = a as Record<string, unknown>;
+    if (typeof name !== "string" || name.length === 0) throw new Error(`${f}.name must be a non-empty string, got ${formatValue(name)}`);
+    if (seen.has(name)) throw new Error(`${f}.name "${name}" is used twice; area names must be unique`);
+    seen.add(name);
+    if (!isNonNegInt(start)) throw new Error(`${f}.start must be a non-negative integer, got ${formatValue(start)}`);
+    if (!isNonNegInt(end)) throw new Error(`${f}.end must be a non-negative integer, got ${formatValue(end)}`);
+    if (start !== expectedStart) {
+      throw new Error(`${f}.start must be ${expectedStart} (areas must be contiguous and in order from 0), got ${start}`);
+    }
+    if (end <= start) throw new Error(`${f}.end must be greater than start ${start}, got ${end}`);
+    if (end > n) throw new Error(`${f}.end must be at most the number of columns ${n}, got ${end}`);
+    if (grid !== undefined) {
+      if (!Array.isArray(grid) || grid.length !== 2 || !isPositiveInt(grid[0]) || !isPositiveInt(grid[1])) {
+        throw new Error(`${f}.grid must be [rows, cols] of positive integers, got ${formatValue(grid)}`);
+      }
+      if (grid[0] * grid[1] !== end - start) {
+        throw new Error(`${f}.grid ${grid[0]}x${grid[1]} has ${grid[0] * grid[1]} cells but the area has ${end - start} columns; make rows * cols = end - start`);
+      }
+    }
+    expectedStart = end;
+  });
+  if (expectedStart !== n) {
+    throw new Error(`${where}areas must cover all ${n} columns, but the last area ends at ${expectedStart}`);
+  }
+}
+
+/** Lay out columns at the given (already checked) positions; areas default to one area "sheet". */
+export function customLayout(positions: readonly (readonly number[])[], areas?: readonly Area[]): ColumnLayout {
+  const n = positions.length;
+  const dim = positions[0].length;
+  const flat = new Float64Array(n * dim);
+  positions.forEach((row, i) => flat.set(row, i * dim));
+  const out: Area[] = areas
+    ? areas.map((a) => (a.grid ? { name: a.name, start: a.start, end: a.end, grid: [a.grid[0], a.grid[1]] } : { name: a.name, start: a.start, end: a.end }))
+    : [{ name: "sheet", start: 0, end: n }];
+  return { numColumns: n, positions: flat, positionDim: dim, areas: out };
+}
+
+/** Positions and optional areas parsed from a custom-geometry file. */
+export interface CustomGeometryData {
+  positions: number[][];
+  areas?: Area[];
+}
+
+/**
+ * Parse CSV text: a header row naming columns x, y and optionally z and area (any order),
+ * then one row per column. Rows sharing an `area` value must be contiguous; each run becomes a named area.
+ * Blank lines and lines starting with '#' are skipped. `file` names the source in errors.
+ */
+export function parseCustomCSV(text: string, file = "<csv>"): CustomGeometryData {
+  const lines = text.split(/\r?\n/);
+  const split = (line: string) => line.split(",").map((f) => f.trim().replace(/^"(.*)"$/, "$1"));
+  let header: string[] | undefined;
+  let headerLine = 0;
+  const positions: number[][] = [];
+  const areas: Area[] = [];
+  let col: Record<"x" | "y" | "z" | "area", number> = { x: -1, y: -1, z: -1, area: -1 };
+  for (let li = 0; li < lines.length; li++) {
+    const lineNo = li + 1;
+    const line = lines[li].replace(/^\uFEFF/, "");
+    if (line.trim() === "" || line.trim().startsWith("#")) continue;
+    const fields = split(line);
+    if (!header) {
+      header = fields.map((f) => f.toLowerCase());
+      headerLine = lineNo;
+      col = { x: -1, y: -1, z: -1, area: -1 };
+      header.forEach((h, k) => {
+        if (!(h === "x" || h === "y" || h === "z" || h === "area")) {
+          throw new Error(`${file}:${lineNo}: unknown CSV column "${fields[k]}"; expected header x, y and optionally z, area`);
+        }
+        if (col[h] !== -1) throw new Error(`${file}:${lineNo}: CSV column "${h}" appears twice in the header`);
+        col[h] = k;
+      });
+      if (col.x === -1 || col.y === -1) {
+        throw new Error(`${file}:${lineNo}: CSV header must name columns x and y (optionally z, area), got "${line.trim()}"`);
+      }
+      continue;
+    }
+    if (fields.length !== header.length) {
+      throw new Error(`${file}:${lineNo}: expected ${header.length} fields (${header.join(", ")}), got ${fields.length}`);
+    }
+    const row: number[] = [];
+    for (const axis of ["x", "y", "z"] as const) {
+      if (col[axis] === -1) continue;
+      const raw = fields[col[axis]];
+      const v = raw === "" ? NaN : Number(raw);
+      if (!Number.isFinite(v)) throw new Error(`${file}:${lineNo}: ${axis} must be a finite number, got "${raw}"`);
+      row.push(v);
+    }
+    const index = positions.length;
+    positions.push(row);
+    if (col.area !== -1) {
+      const name = fields[col.area];
+      if (name === "") throw new Error(`${file}:${lineNo}: area must not be empty`);
+      const last = areas[areas.length - 1];
+      if (last && last.name === name) last.end = index + 1;
+      else {
+        if (areas.some((a) => a.name === name)) {
+          throw new Error(`${file}:${lineNo}: area "${name}" appears again after "${last.name}"; rows of one area must be contiguous`);
+        }
+        areas.push({ name, start: index, end: index + 1 });
+      }
+    }
+  }
+  if (!header) throw new Error(`${file}: empty CSV; expected a header row x, y (optionally z, area) and one row per column`);
+  if (positions.length === 0) throw new Error(`${file}:${headerLine}: CSV has a header but no data rows`);
+  return col.area === -1 ? { positions } : { positions, areas };
+}
+
+/**
+ * Offset and description of the first JSON syntax error in `text` (a small recursive-descent scan,
+ * used only to point at a line when JSON.parse fails), or undefined when none is found.
+ */
+function findJSONError(text: string): { offset: number; what: string } | undefined {
+  let i = 0;
+  class Bad extends Error {
+    constructor(readonly offset: number, readonly what: string) {
+      super(what);
+    }
+  }
+  const ws = () => {
+    while (i < text.length && " \t\n\r".includes(text[i])) i++;
+  };
+  const unexpected = (expected: string): never => {
+    throw new Bad(i, i < text.length ? `unexpected ${JSON.stringify(text[i])}, expected ${expected}` : `unexpected end of input, expected ${expected}`);
+  };
+  const str = () => {
+    if (text[i] !== '"') unexpected("a string");
+    i++;
+    while (i < text.length && text[i] !== '"') {
+      if (text[i] === "\\") i++;
+      else if (text.charCodeAt(i) < 0x20) unexpected('a closing "');
+      i++;
+    }
+    if (i >= text.length) unexpected('a closing "');
+    i++;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === "{") {
+      i++;
+      ws();
+      if (text[i] === "}") return void i++;
+      for (;;) {
+        ws();
+        str();
+        ws();
+        if (text[i] !== ":") unexpected('":"');
+        i++;
+        value();
+        ws();
+        if (text[i] === ",") i++;
+        else if (text[i] === "}") return void i++;
+        else unexpected('"," or "}"');
+      }
+    }
+    if (c === "[") {
+      i++;
+      ws();
+      if (text[i] === "]") return void i++;
+      for (;;) {
+        value();
+        ws();
+        if (text[i] === ",") i++;
+        else if (text[i] === "]") return void i++;
+        else unexpected('"," or "]"');
+      }
+    }
+    if (c === '"') return str();
+    const m = /^(-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i, i + 400));
+    if (!m) return unexpected("a value");
+    i += m[0].length;
+  };
+  try {
+    value();
+    ws();
+    if (i < text.length) unexpected("end of input");
+  } catch (e) {
+    if (e instanceof Bad) return { offset: e.offset, what: e.what };
+    throw e;
+  }
+  return undefined;
+}
+
+/** 1-based line of a character offset in `text`. */
+function lineOf(text: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text[i] === "\n") line++;
+  return line;
+}
+
+/**
+ * Parse JSON text: either a bare array of positions or an object
+ * {"positions": [[x, y], ...], "areas"?: [...], "kind"?: "custom", "metric"?: "euclidean", "self_offset"?: s}.
+ */
+export function parseCustomJSON(text: string, file = "<json>"): CustomGeometryData & { self_offset?: number } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    const found = findJSONError(text);
+    if (found) throw new Error(`${file}:${lineOf(text, found.offset)}: invalid JSON: ${found.what}`);
+    throw new Error(`${file}: invalid JSON: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (Array.isArray(value)) return { positions: value as number[][] };
+  if (typeof value !== "object" || value === null) {
+    throw new Error(`${file}: expected a JSON array of positions or an object with "positions", got ${formatValue(value)}`);
+  }
+  const obj = value as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    if (!["positions", "areas", "kind", "metric", "self_offset"].includes(key)) {
+      throw new Error(`${file}: unknown field "${key}"; allowed: positions, areas, kind, metric, self_offset`);
+    }
+  }
+  if (obj.kind !== undefined && obj.kind !== "custom") throw new Error(`${file}: kind must be "custom", got ${formatValue(obj.kind)}`);
+  if (obj.metric !== undefined && obj.metric !== "euclidean") throw new Error(`${file}: metric must be "euclidean", got ${formatValue(obj.metric)}`);
+  if (obj.positions === undefined) throw new Error(`${file}: missing field "positions" (an array of [x, y(, z)] rows)`);
+  const out: CustomGeometryData & { self_offset?: number } = { positions: obj.positions as number[][] };
+  if (obj.areas !== undefined) out.areas = obj.areas as Area[];
+  if (obj.self_offset !== undefined) out.self_offset = obj.self_offset as number;
+  return out;
+}
+
+/**
+ * Read a custom geometry from a JSON or CSV file (chosen by extension, else by content) and return its spec.
+ * `extra.self_offset` overrides one given in the file. Throws one line naming the file (and line where known).
+ */
+export function loadCustomGeometry(path: string, extra?: { self_offset?: number }): GeometrySpec {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new Error(`custom geometry file not found: ${path}`);
+    throw new Error(`cannot read custom geometry file ${path}: ${(e as Error).message}`);
+  }
+  const lower = path.toLowerCase();
+  const isJSON = lower.endsWith(".json") ? true : lower.endsWith(".csv") ? false : /^\s*[[{]/.test(text.replace(/^\uFEFF/, ""));
+  const data = isJSON ? parseCustomJSON(text.replace(/^\uFEFF/, ""), path) : parseCustomCSV(text, path);
+  const where = `${path}: `;
+  checkPositions(data.positions, where);
+  if (data.areas !== undefined) checkAreas(data.areas, data.positions.length, where);
+  const selfOffset = extra?.self_offset ?? ("self_offset" in data ? data.self_offset : undefined);
+  if (selfOffset !== undefined && !(typeof selfOffset === "number" && Number.isFinite(selfOffset) && selfOffset >= 0)) {
+    throw new Error(`${where}self_offset must be a finite number >= 0, got ${formatValue(selfOffset)}`);
+  }
+  const spec: GeometrySpec = { kind: "custom", positions: data.positions };
+  if (data.areas !== undefined) spec.areas = data.areas;
+  if (selfOffset !== undefined) spec.self_offset = selfOffset;
+  return spec;
+}

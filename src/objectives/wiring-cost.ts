@@ -1,0 +1,50 @@
+/**
+ * Wiring cost: a penalty on attention between distant columns, so that
+ * connectivity becomes sparse and mostly local, as in cortex.
+ *
+ * Both forms are   lambda * mean over (batch, step, target column i) of sum_j A_ij W_ij,
+ * i.e. the expected wiring weight of where each column reads from, and
+ * differ only in the wiring weights W derived from the distances d:
+ *   - "l1":            W = d^p / mean(d^p)   (mean over all N^2 pairs; p = 1 by default)
+ *   - "cross_entropy": W = -log_softmax_j(-d_ij^2 / (2 sigma^2))   (sigma = 2 by default),
+ *                      the cross-entropy of the attention row against a local Gaussian.
+ * All functions are pure and differentiable in both the attention and the distances
+ * (so learned geometry can move columns).
+ */
+import { nn, numpy as np } from "../engine/jax.ts";
+
+/** Which wiring cost to apply and how strongly. */
+export type WiringCostSpec =
+  | { form: "l1"; lambda: number; p?: number }
+  | { form: "cross_entropy"; lambda: number; sigma?: number };
+
+/** L1 wiring weights W = d^p / mean(d^p). Consumes `distances` [N, N]. */
+export function l1WiringWeights(distances: np.Array, p = 1): np.Array {
+  const powered = p === 1 ? distances : np.power(distances, p);
+  return powered.ref.div(powered.mean());
+}
+
+/** Cross-entropy wiring weights W = -log_softmax_j(-d^2 / (2 sigma^2)). Consumes `distances` [N, N]. */
+export function crossEntropyWiringWeights(distances: np.Array, sigma = 2): np.Array {
+  return nn.logSoftmax(np.square(distances).mul(-1 / (2 * sigma * sigma)), -1).neg();
+}
+
+/** Wiring weights for a spec. Consumes `distances` [N, N]. */
+export function wiringWeights(distances: np.Array, spec: WiringCostSpec): np.Array {
+  return spec.form === "l1"
+    ? l1WiringWeights(distances, spec.p ?? 1)
+    : crossEntropyWiringWeights(distances, spec.sigma ?? 2);
+}
+
+/**
+ * lambda * mean over all leading axes and rows i of sum_j attn_ij W_ij.
+ * Consumes `attn` [..., N, N] (e.g. [batch, depth, N, N]) and `weights` [N, N]. Returns a scalar.
+ */
+export function wiringCost(attn: np.Array, weights: np.Array, lambda: number): np.Array {
+  return attn.mul(weights).sum(-1).mean().mul(lambda);
+}
+
+/** Wiring cost of `attn` [..., N, N] under `spec`, from `distances` [N, N]. Consumes both. */
+export function wiringCostFromDistances(attn: np.Array, distances: np.Array, spec: WiringCostSpec): np.Array {
+  return wiringCost(attn, wiringWeights(distances, spec), spec.lambda);
+}
