@@ -1,0 +1,112 @@
+/**
+ * Sheet checkpoints: safetensors files readable by other tools.
+ *
+ * Tensor names and layouts follow the earlier PyTorch model's state dict:
+ * sheet.norm1.weight [N, D], sheet.attn.q.weight [N, qk_dim, D], ...,
+ * sheet.attn.attn_bias [N, N], and the distance buffer `dist` [N, N]; all
+ * float32 little-endian. `__metadata__` holds format = "columnformer" and
+ * config = the resolved sheet config (with its geometry) as JSON.
+ */
+import { numpy as np } from "../engine/jax.ts";
+import type { Geometry } from "../geometry/index.ts";
+import { resolveSheetConfig, type SheetConfig } from "../model/config.ts";
+import type { SheetParams } from "../model/params.ts";
+import { type ParamTree, treeToTensors } from "./param-tree.ts";
+import { expectTensor, readSafetensors, type SafetensorsFile, type TensorData, writeSafetensors } from "./safetensors.ts";
+
+/** The `format` value in a columnformer checkpoint's metadata. */
+export const CHECKPOINT_FORMAT = "columnformer";
+
+/** Shapes of every sheet tensor, keyed by state-dict name (prefix "sheet."). */
+export function sheetTensorShapes(config: SheetConfig): Record<string, number[]> {
+  const { num_columns: n, dim: d, qk_dim: qk, mlp_dim: m } = config;
+  return {
+    "sheet.norm1.weight": [n, d],
+    "sheet.norm1.bias": [n, d],
+    "sheet.attn.q.weight": [n, qk, d],
+    "sheet.attn.q.bias": [n, qk],
+    "sheet.attn.k.weight": [n, qk, d],
+    "sheet.attn.attn_bias": [n, n],
+    "sheet.norm2.weight": [n, d],
+    "sheet.norm2.bias": [n, d],
+    "sheet.mlp.fc1.weight": [n, m, d],
+    "sheet.mlp.fc1.bias": [n, m],
+    "sheet.mlp.fc2.weight": [n, d, m],
+  };
+}
+
+/** Number of trainable scalars in a sheet (the `dist` buffer is not a parameter). */
+export function sheetParameterCount(config: SheetConfig): number {
+  return Object.values(sheetTensorShapes(config)).reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/** A loaded checkpoint. */
+export interface SheetCheckpoint {
+  config: SheetConfig;
+  geometry: Geometry;
+  params: SheetParams;
+  /** The whole file, for callers that store more (e.g. a vision wrapper's tensors). */
+  file: SafetensorsFile;
+}
+
+/**
+ * Write a sheet checkpoint atomically. Borrows `params`. `extra` tensors
+ * (other modules' parameters) and metadata are stored alongside.
+ */
+export async function saveSheetCheckpoint(
+  path: string,
+  config: SheetConfig,
+  geometry: Geometry,
+  params: SheetParams,
+  extra: { tensors?: Record<string, TensorData>; metadata?: Record<string, string> } = {},
+): Promise<void> {
+  const n = config.num_columns;
+  const tensors: Record<string, TensorData> = {
+    ...(await treeToTensors(params, "sheet")),
+    dist: { dtype: "F32", shape: [n, n], data: geometry.distances },
+    ...extra.tensors,
+  };
+  const metadata = { ...extra.metadata, format: CHECKPOINT_FORMAT, config: JSON.stringify(config) };
+  await writeSafetensors(path, tensors, metadata);
+}
+
+/** Parse and validate the config stored in a checkpoint's metadata. */
+export function checkpointConfig(file: SafetensorsFile, source: string): { config: SheetConfig; geometry: Geometry } {
+  if (file.metadata.format !== CHECKPOINT_FORMAT) {
+    throw new Error(`${source}: not a columnformer checkpoint (metadata format is ${JSON.stringify(file.metadata.format ?? null)})`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(file.metadata.config ?? "");
+  } catch {
+    throw new Error(`${source}: metadata "config" is missing or not valid JSON`);
+  }
+  try {
+    return resolveSheetConfig(raw);
+  } catch (e) {
+    throw new Error(`${source}: ${(e as Error).message}`);
+  }
+}
+
+/** Build jax arrays for named tensors after checking each one's dtype and shape. */
+export function tensorsToTree(file: SafetensorsFile, shapes: Record<string, number[]>, source: string, strip = ""): ParamTree {
+  const root: ParamTree = {};
+  for (const [name, shape] of Object.entries(shapes)) {
+    const t = expectTensor(file, name, "F32", shape, source);
+    const keys = name.slice(strip.length).split(".");
+    let node = root;
+    for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as ParamTree;
+    node[keys[keys.length - 1]] = np.array(t.data as Float32Array).reshape(shape);
+  }
+  return root;
+}
+
+/** Load and validate a sheet checkpoint; a missing, misshaped or mistyped tensor is refused by name. */
+export async function loadSheetCheckpoint(path: string): Promise<SheetCheckpoint> {
+  const file = await readSafetensors(path);
+  const { config, geometry } = checkpointConfig(file, path);
+  const n = config.num_columns;
+  expectTensor(file, "dist", "F32", [n, n], path);
+  const params = tensorsToTree(file, sheetTensorShapes(config), path, "sheet.") as unknown as SheetParams;
+  return { config, geometry, params, file };
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+/** The `columnformer` command. Every failure ends as one line on stderr and a non-zero exit code. */
+import { Command, CommanderError } from "commander";
+import { registerForward } from "./commands/forward.ts";
+import { registerInfo } from "./commands/info.ts";
+import { registerInit } from "./commands/init.ts";
+
+const program = new Command()
+  .name("columnformer")
+  .description("Build, train and study Columnformers: recurrent sheets of untied transformer columns in a geometric space.")
+  .showHelpAfterError("(run with --help for usage)")
+  .exitOverride();
+
+registerInit(program);
+registerForward(program);
+registerInfo(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) process.exit(e.exitCode);
+  if (process.env.COLUMNFORMER_DEBUG) console.error(e);
+  else console.error(`columnformer: error: ${(e as Error).message}`);
+  process.exit(1);
+}

@@ -1,0 +1,76 @@
+/**
+ * columnformer: build, train and study Columnformers, recurrent sheets of
+ * untied transformer columns in a geometric space with a wiring cost.
+ *
+ * ```ts
+ * import { initEngine, resolveSheetConfig, initSheet, sheetApply, numpy as np } from "columnformer";
+ * await initEngine();
+ * const { config, geometry } = resolveSheetConfig({ geometry: { kind: "grid", height: 16, width: 16 } });
+ * const params = initSheet(config, geometry, 0);
+ * const { x, attn } = sheetApply(params, np.zeros([8, config.num_columns, config.dim]), config);
+ * // x: [batch, columns, dim], attn: [batch, depth, columns, columns]
+ * ```
+ *
+ * Arrays follow jax-js ownership: functions consume their array arguments;
+ * pass `x.ref` to keep using `x`.
+ */
+
+// Engine (jax-js, set up for Node.js). Import jax-js through here so its Node globals come first.
+export * from "./engine/jax.ts";
+export { initEngine, JAX_VERSION, type EngineInfo } from "./engine/engine.ts";
+export { splitKey } from "./engine/prng.ts";
+
+// Geometry
+export * from "./geometry/index.ts";
+
+// Model
+export { resolveSheetConfig, sheetConfigSchema, type SheetConfig, type SheetConfigInput } from "./model/config.ts";
+export type {
+  ColumnAttentionParams,
+  ColumnLayerNormParams,
+  ColumnLinearParams,
+  ColumnMlpParams,
+  SheetParams,
+} from "./model/params.ts";
+export { columnLinear, initColumnLinear } from "./model/column-linear.ts";
+export { columnLayerNorm, initColumnLayerNorm } from "./model/layer-norm.ts";
+export { columnAttention, initColumnAttention, localAttentionBias } from "./model/attention.ts";
+export { columnMlp, initColumnMlp } from "./model/mlp.ts";
+export { initSheet, initSheetFromKey, sheetApply, sheetStep } from "./model/sheet.ts";
+
+// Objectives
+export {
+  crossEntropyWiringWeights,
+  l1WiringWeights,
+  wiringCost,
+  wiringCostFromDistances,
+  wiringWeights,
+  type WiringCostSpec,
+} from "./objectives/wiring-cost.ts";
+
+// Checkpoints
+export {
+  CHECKPOINT_FORMAT,
+  checkpointConfig,
+  loadSheetCheckpoint,
+  saveSheetCheckpoint,
+  sheetParameterCount,
+  sheetTensorShapes,
+  tensorsToTree,
+  type SheetCheckpoint,
+} from "./checkpoint/checkpoint.ts";
+export { countParameters, namedLeaves, treeToTensors, type ParamTree } from "./checkpoint/param-tree.ts";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  expectTensor,
+  readSafetensors,
+  writeSafetensors,
+  type SafetensorsDType,
+  type SafetensorsFile,
+  type TensorData,
+} from "./checkpoint/safetensors.ts";
+export { writeFileAtomic, writeFileAtomicSync } from "./io/atomic.ts";
+
+// Data
+export * from "./data/index.ts";

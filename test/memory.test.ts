@@ -1,0 +1,66 @@
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+import { initEngine } from "../src/engine/engine.ts";
+import { jit, numpy as np, tree, valueAndGrad } from "../src/engine/jax.ts";
+import { resolveSheetConfig } from "../src/model/config.ts";
+import type { SheetParams } from "../src/model/params.ts";
+import { initSheet, sheetApply } from "../src/model/sheet.ts";
+import { wiringCostFromDistances } from "../src/objectives/wiring-cost.ts";
+
+before(async () => {
+  await initEngine();
+});
+
+const { config, geometry } = resolveSheetConfig({
+  geometry: { kind: "grid", height: 8, width: 8 },
+  dim: 32,
+  qk_dim: 16,
+  mlp_dim: 32,
+  depth: 2,
+});
+const n = config.num_columns;
+
+const loss = (params: SheetParams, x: np.Array, dist: np.Array): np.Array => {
+  const { x: y, attn } = sheetApply(params, x, config);
+  return np.square(y).mean().add(wiringCostFromDistances(attn, dist, { form: "l1", lambda: 0.01 }));
+};
+const step = jit(valueAndGrad(loss));
+
+/** RSS after a full JS garbage collection (the test command passes --expose-gc), so JS garbage is not mistaken for a leak. */
+function settledRss(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  assert.ok(gc, "run with node --expose-gc");
+  gc();
+  return process.memoryUsage().rss;
+}
+
+/** Run `iterations` forward+backward calls; `keep` grad leaves are deliberately leaked per call (positive control). */
+async function rssGrowthMiB(iterations: number, leak: boolean): Promise<number> {
+  const params = initSheet(config, geometry, 0);
+  const x = np.ones([4, n, config.dim]);
+  const dist = np.array(geometry.distances).reshape([n, n]);
+  const kept: np.Array[] = [];
+  const run = async () => {
+    const [value, grads] = step(tree.ref(params), x.ref, dist.ref);
+    await value.data();
+    if (leak) kept.push(grads.mlp.fc1.weight.ref);
+    await grads.mlp.fc2.weight.ref.data(); // wait for the backward pass
+    tree.dispose(grads);
+  };
+  for (let i = 0; i < 100; i++) await run(); // warm-up: allocator and JIT caches settle
+  const before = settledRss();
+  for (let i = 0; i < iterations; i++) await run();
+  const after = settledRss();
+  tree.dispose([params, x, dist, kept]);
+  return (after - before) / 2 ** 20;
+}
+
+test("memory stays flat over 200 forward+backward calls", async () => {
+  const growth = await rssGrowthMiB(200, false);
+  assert.ok(growth < 12, `RSS grew ${growth.toFixed(1)} MiB over 200 calls`);
+});
+
+test("the memory check detects a leak (positive control: one 128 KiB gradient kept per call)", async () => {
+  const growth = await rssGrowthMiB(200, true);
+  assert.ok(growth > 20, `a 25 MiB leak was expected to show, RSS grew ${growth.toFixed(1)} MiB`);
+});
