@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { registerForward } from "./commands/forward.ts";
 import { registerInfo } from "./commands/info.ts";
 import { registerInit } from "./commands/init.ts";
+import { registerTrain } from "./commands/train.ts";
 
 const program = new Command()
   .name("columnformer")
@@ -14,6 +15,7 @@ const program = new Command()
 registerInit(program);
 registerForward(program);
 registerInfo(program);
+registerTrain(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,119 @@
+/**
+ * Checkpoints of the vision model: a sheet checkpoint (see checkpoint.ts)
+ * plus the front end and readout tensors (`patch_embed.weight`, `mask_token`,
+ * `decoder.weight`, `head.weight`, ...) and metadata `vision` (the vision
+ * config as JSON), `train_config` and `step`. Optimiser state goes to a
+ * sibling file with tensors `mu.<param>` and `nu.<param>`.
+ */
+import { numpy as np } from "../engine/jax.ts";
+import type { Geometry } from "../geometry/index.ts";
+import type { SheetConfig } from "../model/config.ts";
+import { type VisionConfig, type VisionLayout, type VisionParams, visionLayout } from "../model/vision.ts";
+import type { AdamWState } from "../train/adamw.ts";
+import { visionConfigSchema } from "../train/config.ts";
+import { checkpointConfig, loadSheetCheckpoint, saveSheetCheckpoint, tensorsToTree } from "./checkpoint.ts";
+import { namedLeaves, type ParamTree, treeToTensors } from "./param-tree.ts";
+import { readSafetensors, type SafetensorsFile, writeSafetensors } from "./safetensors.ts";
+
+/** Shapes of the non-sheet tensors of a vision model. */
+export function visionTensorShapes(sheet: SheetConfig, vision: VisionConfig, layout: VisionLayout): Record<string, number[]> {
+  const d = sheet.dim;
+  const outCols = layout.outputArea.end - layout.outputArea.start;
+  const shapes: Record<string, number[]> = {
+    "patch_embed.weight": [d, layout.patchDim],
+    "patch_embed.bias": [d],
+    mask_token: [d],
+  };
+  if (vision.learned_init_state) shapes.init_state = [sheet.num_columns, d];
+  if (vision.task === "mim") {
+    shapes["decoder.weight"] = [outCols, layout.patchDim, d];
+    shapes["decoder.bias"] = [outCols, layout.patchDim];
+  } else {
+    if (vision.pool === "spatial") shapes["head.pool"] = [vision.num_classes, outCols];
+    shapes["head.weight"] = [vision.num_classes, d];
+    shapes["head.bias"] = [vision.num_classes];
+  }
+  return shapes;
+}
+
+/** A loaded vision checkpoint. */
+export interface VisionCheckpoint {
+  sheet: SheetConfig;
+  vision: VisionConfig;
+  geometry: Geometry;
+  layout: VisionLayout;
+  params: VisionParams;
+  /** Training step at which it was written (0 if unknown). */
+  step: number;
+  metadata: Record<string, string>;
+}
+
+/** Save the vision model atomically. Borrows `params`. */
+export async function saveVisionCheckpoint(
+  path: string,
+  sheet: SheetConfig,
+  vision: VisionConfig,
+  geometry: Geometry,
+  params: VisionParams,
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  const { sheet: sheetParams, ...rest } = params;
+  await saveSheetCheckpoint(path, sheet, geometry, sheetParams, {
+    tensors: await treeToTensors(rest),
+    metadata: { ...metadata, vision: JSON.stringify(vision) },
+  });
+}
+
+/** Read the vision config stored in a checkpoint file. */
+export function checkpointVisionConfig(file: SafetensorsFile, source: string): VisionConfig {
+  if (file.metadata.vision === undefined) {
+    throw new Error(`${source}: a bare sheet checkpoint (no "vision" metadata); use a checkpoint written by columnformer train`);
+  }
+  const parsed = visionConfigSchema.safeParse(JSON.parse(file.metadata.vision));
+  if (!parsed.success) throw new Error(`${source}: invalid vision metadata: ${parsed.error.issues[0].message}`);
+  return parsed.data;
+}
+
+/** Load and validate a vision checkpoint (every tensor checked by name, dtype and shape). */
+export async function loadVisionCheckpoint(path: string): Promise<VisionCheckpoint> {
+  const { config: sheet, geometry, params: sheetParams, file } = await loadSheetCheckpoint(path);
+  const vision = checkpointVisionConfig(file, path);
+  const layout = visionLayout(vision, geometry);
+  const rest = tensorsToTree(file, visionTensorShapes(sheet, vision, layout), path);
+  const params = { ...rest, sheet: sheetParams } as unknown as VisionParams;
+  return { sheet, vision, geometry, layout, params, step: Number(file.metadata.step ?? 0), metadata: file.metadata };
+}
+
+/** Peek at a checkpoint's configs without building arrays. */
+export async function readVisionCheckpointConfig(path: string): Promise<{ sheet: SheetConfig; vision: VisionConfig; geometry: Geometry }> {
+  const file = await readSafetensors(path);
+  const { config, geometry } = checkpointConfig(file, path);
+  return { sheet: config, vision: checkpointVisionConfig(file, path), geometry };
+}
+
+/** Save AdamW state (moments as `mu.<param>`, `nu.<param>`; step in metadata). Borrows `state`. */
+export async function saveOptimizerState(path: string, state: AdamWState<VisionParams>): Promise<void> {
+  const tensors = { ...(await treeToTensors(state.mu, "mu")), ...(await treeToTensors(state.nu, "nu")) };
+  await writeSafetensors(path, tensors, { format: "columnformer-optimizer", step: String(state.step) });
+}
+
+/** Load AdamW state shaped like `params` (borrowed, for names and shapes). */
+export async function loadOptimizerState(path: string, params: VisionParams): Promise<AdamWState<VisionParams>> {
+  const file = await readSafetensors(path);
+  const shapes = (prefix: string) =>
+    Object.fromEntries(namedLeaves(params, prefix).map(([name, leaf]) => [name, [...leaf.shape]]));
+  const mu = tensorsToTree(file, shapes("mu"), path, "mu.") as ParamTree;
+  const nu = tensorsToTree(file, shapes("nu"), path, "nu.") as ParamTree;
+  return { step: Number(file.metadata.step ?? 0), mu: reorderLike(params, mu), nu: reorderLike(params, nu) };
+}
+
+/** Rebuild `tree` with the key order of `like` (jax-js tree structure checks compare key order). */
+function reorderLike(like: object, tree: ParamTree): VisionParams {
+  const walk = (l: object, t: ParamTree): ParamTree =>
+    Object.fromEntries(
+      Object.entries(l)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [k, v instanceof np.Array ? t[k] : walk(v as object, t[k] as ParamTree)]),
+    );
+  return walk(like, tree) as unknown as VisionParams;
+}

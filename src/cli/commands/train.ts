@@ -1,0 +1,33 @@
+/** `columnformer train`: train a vision Columnformer (MIM or classification). */
+import type { Command } from "commander";
+import { applyOverrides, mergeConfig, parseTrainConfig } from "../../train/config.ts";
+import { PRESETS, type PresetName } from "../../train/presets.ts";
+import { resume, train } from "../../train/trainer.ts";
+import { readConfigFile } from "../config-file.ts";
+import { parseInteger } from "../options.ts";
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerTrain(program: Command): void {
+  program
+    .command("train")
+    .description("train on images: a preset, then --config, then --set overrides; writes a run directory")
+    .option("--preset <name>", `starting point: ${Object.keys(PRESETS).join(", ")}`, "tiny")
+    .option("--config <file>", "training config, JSON or YAML, merged over the preset")
+    .option("--set <key=value>", "override one field, e.g. --set sheet.depth=6 --set wiring.lambda=0.01 (repeatable)", collect, [])
+    .option("--steps <n>", "shortcut for --set steps=N", parseInteger)
+    .option("--out <dir>", "run directory", "runs/latest")
+    .option("--resume <dir>", "continue an interrupted run from its last checkpoint")
+    .option("--quiet", "no progress output")
+    .action(async (opts: { preset: string; config?: string; set: string[]; steps?: number; out: string; resume?: string; quiet?: boolean }) => {
+      if (opts.resume) {
+        await resume(opts.resume, { verbose: !opts.quiet });
+        return;
+      }
+      if (!(opts.preset in PRESETS)) throw new Error(`unknown preset "${opts.preset}"; choose one of ${Object.keys(PRESETS).join(", ")}`);
+      let raw: unknown = PRESETS[opts.preset as PresetName];
+      if (opts.config) raw = mergeConfig(raw, await readConfigFile(opts.config));
+      raw = applyOverrides(raw, [...opts.set, ...(opts.steps ? [`steps=${opts.steps}`] : [])]);
+      await train(parseTrainConfig(raw), opts.out, { verbose: !opts.quiet });
+    });
+}

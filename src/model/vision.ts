@@ -1,0 +1,182 @@
+/**
+ * The vision Columnformer: images enter the sheet's INPUT AREA as patch
+ * embeddings, the sheet runs for `depth` recurrent steps, and readouts leave
+ * from the OUTPUT AREA. On a multi-area geometry (e.g. stacked areas
+ * [7, 7, 7]) input enters area 0 and the readout leaves the last area, so
+ * everything between must be routed by attention.
+ *
+ *   patches [B, P, p*p*C] --patch_embed (shared)--> input-area states [B, P, D]
+ *   (masked patches -> learned mask token, MIM only)
+ *   x0 [B, N, D] = input states in the input area, 0 elsewhere (+ learned init state)
+ *   sheet x depth (input added again at every step when inject = "every")
+ *   output-area states [B, P_out, D] -> MIM decoder (per column) or classification head
+ */
+import { nn, numpy as np, random, tree } from "../engine/jax.ts";
+import { splitKey } from "../engine/prng.ts";
+import { type Area, areaByName, type Geometry } from "../geometry/index.ts";
+import { columnLinear, initColumnLinear } from "./column-linear.ts";
+import type { SheetConfig } from "./config.ts";
+import type { SheetParams } from "./params.ts";
+import { patchify } from "./patches.ts";
+import { initSheetFromKey, sheetStep } from "./sheet.ts";
+
+/** Configuration of the image front end and readouts. */
+export interface VisionConfig {
+  image_size: number;
+  patch_size: number;
+  channels: 1 | 3;
+  /** Area that receives the patch embeddings (default: the first area). */
+  input_area: string | null;
+  /** Area read out after `depth` steps (default: the last area). */
+  output_area: string | null;
+  /** Inject the input at the first step only, or add it again at every step. */
+  inject: "first" | "every";
+  /** A learned initial state for every column (zeros at init) instead of zeros. */
+  learned_init_state: boolean;
+  task: "mim" | "classify";
+  /** Classes (classification only). */
+  num_classes: number;
+  /** Classification pooling over output columns: average, or learned per-class softmax weights. */
+  pool: "avg" | "spatial";
+}
+
+/** Parameters of the vision model. Tensor names are these paths (e.g. `patch_embed.weight`, `sheet.attn.q.weight`). */
+export interface VisionParams {
+  /** Shared linear patch embedding: weight [D, p*p*C], bias [D]. */
+  patch_embed: { weight: np.Array; bias: np.Array };
+  /** Learned embedding that replaces masked patches: [D]. */
+  mask_token: np.Array;
+  /** Learned initial column states [N, D] (when learned_init_state). */
+  init_state?: np.Array;
+  sheet: SheetParams;
+  /** MIM: per-output-column linear decoder to its patch's pixels: weight [P, p*p*C, D], bias [P, p*p*C]. */
+  decoder?: { weight: np.Array; bias: np.Array };
+  /** Classification: optional spatial pooling logits [classes, P_out], then weight [classes, D], bias [classes]. */
+  head?: { pool?: np.Array; weight: np.Array; bias: np.Array };
+}
+
+/** The resolved layout of a vision model on its geometry. */
+export interface VisionLayout {
+  inputArea: Area;
+  outputArea: Area;
+  /** Patches per image side. */
+  grid: number;
+  numPatches: number;
+  patchDim: number;
+}
+
+/** Check the vision config against the geometry and resolve the input and output areas. */
+export function visionLayout(vision: VisionConfig, geometry: Geometry): VisionLayout {
+  const { image_size: size, patch_size: p, channels } = vision;
+  if (size % p !== 0) {
+    throw new Error(`vision.image_size ${size} is not a multiple of vision.patch_size ${p}`);
+  }
+  const grid = size / p;
+  const inputArea = vision.input_area ? areaByName(geometry, vision.input_area) : geometry.areas[0];
+  const outputArea = vision.output_area ? areaByName(geometry, vision.output_area) : geometry.areas[geometry.areas.length - 1];
+  const needGrid = (area: Area, role: string): void => {
+    const g = area.grid;
+    if (!g || g[0] !== grid || g[1] !== grid) {
+      throw new Error(
+        `${role} area "${area.name}" is ${g ? `a ${g[0]}x${g[1]} grid` : "not a grid"} but ${size} px images with ` +
+          `${p} px patches make a ${grid}x${grid} patch grid; change the geometry, image_size or patch_size`,
+      );
+    }
+  };
+  needGrid(inputArea, "input");
+  if (vision.task === "mim") needGrid(outputArea, "output");
+  return { inputArea, outputArea, grid, numPatches: grid * grid, patchDim: p * p * channels };
+}
+
+/** Initialise all vision-model parameters; the same seed gives identical parameters. */
+export function initVision(sheetConfig: SheetConfig, vision: VisionConfig, geometry: Geometry, seed: number): VisionParams {
+  const layout = visionLayout(vision, geometry);
+  const { dim, num_columns: n } = sheetConfig;
+  const [kSheet, kEmbed, kMask, kHead] = splitKey(random.key(seed), 4);
+  const bound = layout.patchDim ** -0.5;
+  const params: VisionParams = {
+    patch_embed: {
+      weight: random.uniform(kEmbed, [dim, layout.patchDim], { minval: -bound, maxval: bound }),
+      bias: np.zeros([dim]),
+    },
+    mask_token: random.normal(kMask, [dim]).mul(0.02),
+    sheet: initSheetFromKey(sheetConfig, geometry, kSheet),
+  };
+  if (vision.learned_init_state) params.init_state = np.zeros([n, dim]);
+  const outCols = layout.outputArea.end - layout.outputArea.start;
+  if (vision.task === "mim") {
+    const dec = initColumnLinear(kHead, outCols, dim, layout.patchDim, true);
+    params.decoder = { weight: dec.weight, bias: dec.bias! };
+  } else {
+    const hb = dim ** -0.5;
+    params.head = {
+      weight: random.uniform(kHead, [vision.num_classes, dim], { minval: -hb, maxval: hb }),
+      bias: np.zeros([vision.num_classes]),
+    };
+    if (vision.pool === "spatial") params.head.pool = np.zeros([vision.num_classes, outCols]);
+  }
+  return params;
+}
+
+/** Place area states [B, A, D] into a sheet of N columns at [start, end), zeros elsewhere. Consumes `states`. */
+function placeInArea(states: np.Array, area: Area, numColumns: number): np.Array {
+  const [b, , d] = states.shape;
+  const parts: np.Array[] = [];
+  if (area.start > 0) parts.push(np.zeros([b, area.start, d]));
+  parts.push(states);
+  if (area.end < numColumns) parts.push(np.zeros([b, numColumns - area.end, d]));
+  return parts.length === 1 ? parts[0] : np.concatenate(parts, 1);
+}
+
+/**
+ * Run the vision model up to the output area (readout parameters are not used).
+ * Consumes `params`, `images` and `mask`.
+ * images: [B, H, W, C]; mask: [B, P] with 1 = masked patch (or null) ->
+ * out: output-area states [B, P_out, D], attn: [B, depth, N, N], patches [B, P, p*p*C].
+ */
+export function visionEncode(
+  params: Pick<VisionParams, "patch_embed" | "mask_token" | "init_state" | "sheet">,
+  images: np.Array,
+  mask: np.Array | null,
+  sheet: SheetConfig,
+  vision: VisionConfig,
+  layout: VisionLayout,
+): { out: np.Array; attn: np.Array; patches: np.Array } {
+  const patches = patchify(images, vision.patch_size); // [B, P, p*p*C]
+  let embedded = np.matmul(patches.ref, params.patch_embed.weight.transpose()).add(params.patch_embed.bias); // [B, P, D]
+  if (mask) {
+    const m = mask.reshape([...mask.shape, 1]); // [B, P, 1]
+    embedded = embedded.mul(m.ref.mul(-1).add(1)).add(m.mul(params.mask_token));
+  } else {
+    params.mask_token.dispose();
+  }
+  const drive = placeInArea(embedded, layout.inputArea, sheet.num_columns); // [B, N, D]
+  let x = params.init_state ? drive.ref.add(params.init_state) : drive.ref;
+  const maps: np.Array[] = [];
+  for (let step = 0; step < sheet.depth; step++) {
+    if (step > 0 && vision.inject === "every") x = x.add(drive.ref);
+    const r = sheetStep(tree.ref(params.sheet), x, sheet);
+    x = r.x;
+    maps.push(r.attn);
+  }
+  drive.dispose();
+  tree.dispose(params.sheet);
+  const { start, end } = layout.outputArea;
+  const out = x.slice([], [start, end]); // [B, P_out, D]
+  return { out, attn: np.stack(maps, 1), patches };
+}
+
+/** MIM decoder: out [B, P, D] -> predicted patch pixels [B, P, p*p*C]. Consumes both. */
+export function decodePatches(decoder: { weight: np.Array; bias: np.Array }, out: np.Array): np.Array {
+  return columnLinear(decoder, out);
+}
+
+/** Classification head: out [B, P_out, D] -> logits [B, classes]. Consumes both. */
+export function classify(head: { pool?: np.Array; weight: np.Array; bias: np.Array }, out: np.Array): np.Array {
+  if (!head.pool) {
+    return np.matmul(out.mean(1), head.weight.transpose()).add(head.bias); // [B, classes]
+  }
+  const weights = nn.softmax(head.pool, -1); // [classes, P_out]
+  const pooled = np.einsum("cp,bpd->bcd", weights, out); // [B, classes, D]
+  return pooled.mul(head.weight).sum(-1).add(head.bias);
+}

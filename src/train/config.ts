@@ -1,0 +1,124 @@
+/**
+ * Training configuration: a preset, then a config file, then command-line
+ * overrides, validated by one schema (unknown or mistyped fields are errors
+ * naming the field).
+ */
+import { z } from "zod";
+import { dataSpecSchema } from "../data/index.ts";
+import { formatSchemaError, sheetConfigSchema } from "../model/config.ts";
+
+const positiveInt = z.number().int().positive();
+
+/** The image front end and readouts (see src/model/vision.ts). */
+export const visionConfigSchema = z
+  .object({
+    image_size: positiveInt.default(28),
+    patch_size: positiveInt.default(4),
+    channels: z.union([z.literal(1), z.literal(3)]).default(1),
+    input_area: z.string().nullable().default(null),
+    output_area: z.string().nullable().default(null),
+    inject: z.enum(["first", "every"]).default("first"),
+    learned_init_state: z.boolean().default(false),
+    task: z.enum(["mim", "classify"]).default("mim"),
+    num_classes: positiveInt.default(10),
+    pool: z.enum(["avg", "spatial"]).default("avg"),
+  })
+  .strict();
+
+/** Wiring cost in the loss; lambda 0 turns it off. */
+export const wiringConfigSchema = z
+  .object({
+    form: z.enum(["l1", "cross_entropy"]).default("l1"),
+    lambda: z.number().nonnegative().default(0),
+    p: z.number().positive().default(1),
+    sigma: z.number().positive().default(2),
+  })
+  .strict();
+
+/** AdamW with a cosine schedule and linear warm-up. */
+export const optimConfigSchema = z
+  .object({
+    lr: z.number().positive().default(1e-3),
+    final_lr_fraction: z.number().min(0).max(1).default(0.05),
+    warmup_fraction: z.number().min(0).max(1).default(0.1),
+    weight_decay: z.number().nonnegative().default(0.05),
+    beta1: z.number().min(0).lt(1).default(0.9),
+    beta2: z.number().min(0).lt(1).default(0.95),
+    eps: z.number().positive().default(1e-8),
+    clip_norm: z.number().positive().nullable().default(1.0),
+  })
+  .strict();
+
+/** A whole training run. */
+export const trainConfigSchema = z
+  .object({
+    sheet: sheetConfigSchema,
+    vision: visionConfigSchema.default(visionConfigSchema.parse({})),
+    data: dataSpecSchema.default({ kind: "mnist" }),
+    wiring: wiringConfigSchema.default(wiringConfigSchema.parse({})),
+    optim: optimConfigSchema.default(optimConfigSchema.parse({})),
+    /** Fraction of patches masked per image (MIM). */
+    mask_ratio: z.number().gt(0).lt(1).default(0.75),
+    batch_size: positiveInt.default(64),
+    /** Micro-batches whose gradients are summed before one optimiser step (effective batch = batch_size * accum_steps). */
+    accum_steps: positiveInt.default(1),
+    steps: positiveInt.default(1000),
+    /** Random resized crop + flip on training images (off for digits). */
+    augment: z.boolean().default(false),
+    /** Crop scale range of the random resized crop. */
+    crop_scale: z.tuple([z.number().gt(0).max(1), z.number().gt(0).max(1)]).default([0.35, 1]),
+    hflip: z.boolean().default(true),
+    eval_every: positiveInt.default(250),
+    /** Held-out images used by periodic and final evaluation (the first ones of the test split). */
+    eval_images: positiveInt.default(1000),
+    checkpoint_every: positiveInt.default(500),
+    seed: z.number().int().default(0),
+  })
+  .strict();
+
+/** A training config as a user writes it. */
+export type TrainConfigInput = z.input<typeof trainConfigSchema>;
+/** A resolved training config (defaults filled). */
+export type TrainConfig = z.output<typeof trainConfigSchema>;
+
+/** Validate a training config; one line naming the bad field on error. */
+export function parseTrainConfig(value: unknown): TrainConfig {
+  const parsed = trainConfigSchema.safeParse(value);
+  if (!parsed.success) throw new Error(`invalid training config: ${formatSchemaError(parsed.error, "config")}`);
+  return parsed.data;
+}
+
+/** Deep-merge plain objects (arrays and scalars replace). */
+export function mergeConfig(base: unknown, override: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(override)) return override === undefined ? base : override;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(override)) out[k] = mergeConfig(base[k], v);
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Apply `key.path=value` overrides (value parsed as JSON when it can be, else a string),
+ * e.g. `sheet.depth=6`, `wiring.lambda=0.01`, `data={"kind":"fashion-mnist"}`.
+ */
+export function applyOverrides(config: unknown, overrides: string[]): unknown {
+  let out = config;
+  for (const item of overrides) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new Error(`override "${item}" must look like key.path=value (e.g. sheet.depth=6)`);
+    const keys = item.slice(0, eq).split(".");
+    const raw = item.slice(eq + 1);
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      value = raw;
+    }
+    const patch = keys.reduceRight<unknown>((acc, key) => ({ [key]: acc }), value);
+    out = mergeConfig(out, patch);
+  }
+  return out;
+}

@@ -1,0 +1,116 @@
+/**
+ * Held-out evaluation: MIM loss (normalised-pixel MSE on masked patches, with
+ * masks fixed by seed so every evaluation sees the same ones), classification
+ * accuracy, and the wiring cost; plus the MIM reconstruction figure and
+ * feature extraction for probes.
+ */
+import type { BatchStats, ImageDataset } from "../data/index.ts";
+import { numpy as np, tree } from "../engine/jax.ts";
+import type { VisionParams } from "../model/vision.ts";
+import { composeReconstruction, maskImage, writeReconstructionPng } from "../viz/reconstructions.ts";
+import { predictPatches } from "./loss.ts";
+import { heldOutBatches, maskSeed, type Session, toDevice } from "./session.ts";
+
+/** Held-out metrics. */
+export interface EvalResult {
+  images: number;
+  /** MIM: mean normalised MSE on masked patches (predicting zero scores 1.0). */
+  mim_loss?: number;
+  /** Classification: top-1 accuracy. */
+  accuracy?: number;
+  classification_loss?: number;
+  /** Wiring cost of the attention on these images (lambda applied; 0 when off). */
+  wiring_cost?: number;
+}
+
+const EVAL_MASK = 2;
+
+/** Evaluate on the first `limit` held-out images. Borrows `params`. */
+export async function evaluate(
+  session: Session,
+  params: VisionParams,
+  ds: ImageDataset,
+  limit: number,
+  stats?: BatchStats,
+): Promise<EvalResult> {
+  let images = 0;
+  let task = 0;
+  let wiring = 0;
+  let correct = 0;
+  let index = 0;
+  for await (const host of heldOutBatches(session, ds, limit, stats)) {
+    const batch = toDevice(session, host, maskSeed(session.config.seed, EVAL_MASK, index++));
+    const [total, parts] = session.evalStep(tree.ref(params), batch, session.distances.ref);
+    total.dispose();
+    // every batch masks the same fraction of patches, so weighting by images is exact
+    task += (await parts.task.data())[0] * host.size;
+    wiring += (await parts.wiring.data())[0] * host.size;
+    correct += (await parts.correct.data())[0];
+    images += host.size;
+  }
+  if (images === 0) throw new Error(`no readable held-out images in ${ds.name} (${ds.split} split)`);
+  const result: EvalResult = { images, wiring_cost: wiring / images };
+  if (session.vision.task === "mim") result.mim_loss = task / images;
+  else Object.assign(result, { accuracy: correct / images, classification_loss: task / images });
+  return result;
+}
+
+/** Write original | masked | reconstruction rows for the first `count` held-out images. Borrows `params`. */
+export async function writeReconstructions(
+  session: Session,
+  params: VisionParams,
+  ds: ImageDataset,
+  path: string,
+  count = 8,
+): Promise<void> {
+  const { vision, layout } = session;
+  const size = vision.image_size;
+  const rows = [];
+  for await (const host of heldOutBatches(session, ds, count)) {
+    const batch = toDevice(session, host, maskSeed(session.config.seed, EVAL_MASK, 0));
+    const mask = (await batch.mask.ref.data()) as Float32Array;
+    batch.labels.dispose();
+    const pred = (await predictPatches(tree.ref(params), batch.images, batch.mask, session.spec).data()) as Float32Array;
+    const pixels = size * size * vision.channels;
+    const per = layout.numPatches * layout.patchDim;
+    for (let i = 0; i < host.size; i++) {
+      const original = host.images.subarray(i * pixels, (i + 1) * pixels);
+      const masked = Array.from(mask.subarray(i * layout.numPatches, (i + 1) * layout.numPatches), (m) => m > 0.5);
+      rows.push({
+        original,
+        masked: maskImage(original, size, size, vision.channels, vision.patch_size, masked),
+        reconstruction: composeReconstruction(original, pred.subarray(i * per, (i + 1) * per), masked, size, size, vision.channels, vision.patch_size, true),
+      });
+    }
+  }
+  await writeReconstructionPng(path, rows, size, size, vision.channels, { scale: Math.max(1, Math.round(96 / size)) });
+}
+
+/**
+ * Features of the first `limit` images of a split: the final states of the
+ * output area, flattened ([n, P_out * D]) or averaged over columns ([n, D]).
+ */
+export async function extractFeatures(
+  session: Session,
+  params: VisionParams,
+  ds: ImageDataset,
+  limit: number,
+  pooling: "flat" | "avg",
+): Promise<{ features: Float32Array; labels: Int32Array; dim: number }> {
+  const chunks: Float32Array[] = [];
+  const labels: number[] = [];
+  let dim = 0;
+  for await (const host of heldOutBatches(session, ds, limit)) {
+    if (!host.labels) throw new Error(`${ds.name} has no labels: a probe needs a labelled data set`);
+    const images = np.array(host.images).reshape([host.size, session.vision.image_size, session.vision.image_size, session.vision.channels]);
+    let out = session.encode(tree.ref(params), images); // [B, P_out, D]
+    out = pooling === "avg" ? out.mean(1) : out.reshape([host.size, -1]);
+    dim = out.shape[1];
+    chunks.push((await out.data()) as Float32Array);
+    labels.push(...host.labels);
+  }
+  const features = new Float32Array(chunks.reduce((s, c) => s + c.length, 0));
+  let offset = 0;
+  for (const c of chunks) features.set(c, (offset += c.length) - c.length);
+  return { features, labels: Int32Array.from(labels), dim };
+}

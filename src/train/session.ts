@@ -1,0 +1,128 @@
+/**
+ * A model session: everything derived once from a training config (geometry,
+ * layout, objective, jitted functions) plus helpers to move host batches to
+ * the device. Shared by training, evaluation and probing.
+ */
+import { type BatchStats, batches, type ImageBatch, type ImageDataset } from "../data/index.ts";
+import { Rng, mixSeed } from "../data/index.ts";
+import { jit, numpy as np, tree, valueAndGrad } from "../engine/jax.ts";
+import type { Geometry } from "../geometry/index.ts";
+import { resolveSheetConfig, type SheetConfig } from "../model/config.ts";
+import { type VisionConfig, type VisionLayout, type VisionParams, visionEncode, visionLayout } from "../model/vision.ts";
+import { randomPatchMask } from "../objectives/mim.ts";
+import type { TrainConfig } from "./config.ts";
+import { type DeviceBatch, type LossParts, objective, type ObjectiveSpec } from "./loss.ts";
+
+/** Derived, immutable pieces of a run. */
+export interface Session {
+  config: TrainConfig;
+  sheet: SheetConfig;
+  vision: VisionConfig;
+  geometry: Geometry;
+  layout: VisionLayout;
+  spec: ObjectiveSpec;
+  /** Column distances [N, N] on the device (kept; pass `.ref`). */
+  distances: np.Array;
+  /** jit(valueAndGrad(objective)): ([params, batch, distances]) -> [[total, parts], grads]. */
+  gradStep: (params: VisionParams, batch: DeviceBatch, distances: np.Array) => [[np.Array, LossParts], VisionParams];
+  /** jit(objective) for evaluation. */
+  evalStep: (params: VisionParams, batch: DeviceBatch, distances: np.Array) => [np.Array, LossParts];
+  /** jit: output-area states [B, P_out, D] of unmasked images (features for probes and analysis). */
+  encode: (params: VisionParams, images: np.Array) => np.Array;
+}
+
+/** Build the session for a resolved training config. */
+export function createSession(config: TrainConfig): Session {
+  const { config: sheet, geometry } = resolveSheetConfig(config.sheet);
+  const vision = config.vision;
+  const layout = visionLayout(vision, geometry);
+  const wiring =
+    config.wiring.lambda > 0
+      ? config.wiring.form === "l1"
+        ? { form: "l1" as const, lambda: config.wiring.lambda, p: config.wiring.p }
+        : { form: "cross_entropy" as const, lambda: config.wiring.lambda, sigma: config.wiring.sigma }
+      : null;
+  const spec: ObjectiveSpec = { sheet, vision, layout, wiring };
+  const n = sheet.num_columns;
+  const fn = (params: VisionParams, batch: DeviceBatch, distances: np.Array) => objective(params, batch, distances, spec);
+  const gradStep = jit(valueAndGrad(fn, { hasAux: true })) as unknown as Session["gradStep"];
+  const evalStep = jit(fn) as unknown as Session["evalStep"];
+  const encode = jit((params: VisionParams, images: np.Array) => {
+    const { decoder, head, ...encoder } = params;
+    tree.dispose([decoder, head]);
+    const { out, attn, patches } = visionEncode(encoder, images, null, sheet, vision, layout);
+    attn.dispose();
+    patches.dispose();
+    return out;
+  }) as unknown as Session["encode"];
+  return {
+    config,
+    sheet,
+    vision,
+    geometry,
+    layout,
+    spec,
+    distances: np.array(geometry.distances).reshape([n, n]),
+    gradStep,
+    evalStep,
+    encode,
+  };
+}
+
+/**
+ * Move a host batch to the device, with the MIM mask drawn from `maskSeed`
+ * (deterministic) and one-hot labels for classification.
+ */
+export function toDevice(session: Session, batch: ImageBatch, maskSeed: number): DeviceBatch {
+  const { vision, layout, config } = session;
+  const b = batch.size;
+  const images = np.array(batch.images).reshape([b, vision.image_size, vision.image_size, vision.channels]);
+  if (vision.task === "mim") {
+    const rng = new Rng(maskSeed);
+    const mask = randomPatchMask(b, layout.numPatches, config.mask_ratio, () => rng.next());
+    return { images, mask: np.array(mask).reshape([b, layout.numPatches]), labels: np.zeros([b, 1]) };
+  }
+  if (!batch.labels) throw new Error("classification needs a labelled data set (this one has no labels)");
+  const k = vision.num_classes;
+  const onehot = new Float32Array(b * k);
+  batch.labels.forEach((label, i) => {
+    if (label < 0 || label >= k) {
+      throw new Error(`label ${label} of example ${batch.indices[i]} is outside 0..${k - 1}; set vision.num_classes`);
+    }
+    onehot[i * k + label] = 1;
+  });
+  return { images, mask: np.zeros([b, 1]), labels: np.array(onehot).reshape([b, k]) };
+}
+
+/** Seeds for masks: a pure function of (run seed, purpose, step, micro-batch). */
+export const maskSeed = (seed: number, purpose: number, step: number, micro = 0): number => mixSeed(seed, purpose, step, micro);
+
+/** Held-out batches: the first `limit` test images in order, evaluation transform. */
+export async function* heldOutBatches(session: Session, ds: ImageDataset, limit: number, stats?: BatchStats): AsyncGenerator<ImageBatch> {
+  let seen = 0;
+  const { vision, config } = session;
+  for await (const batch of batches(ds, {
+    batchSize: config.batch_size,
+    imageSize: vision.image_size,
+    channels: vision.channels,
+    shuffle: false,
+    seed: config.seed,
+    epoch: 0,
+    augment: "eval",
+    stats,
+  })) {
+    if (seen >= limit) break;
+    const keep = Math.min(batch.size, limit - seen);
+    seen += keep;
+    yield keep === batch.size ? batch : sliceBatch(batch, keep, vision.image_size ** 2 * vision.channels);
+  }
+}
+
+function sliceBatch(batch: ImageBatch, keep: number, pixels: number): ImageBatch {
+  return {
+    images: batch.images.slice(0, keep * pixels),
+    labels: batch.labels ? batch.labels.slice(0, keep) : null,
+    size: keep,
+    indices: batch.indices.slice(0, keep),
+  };
+}

@@ -1,0 +1,306 @@
+/**
+ * The training loop: AdamW on the vision objective, with a cosine schedule,
+ * gradient clipping and accumulation, periodic held-out evaluation,
+ * atomic checkpoints (every K steps, last, best) and exact resume.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { type BatchStats, batches, type ImageBatch, type ImageDataset, openDataset } from "../data/index.ts";
+import { initEngine } from "../engine/engine.ts";
+import { type JsTree, numpy as np, tree } from "../engine/jax.ts";
+import { describeGeometry } from "../geometry/index.ts";
+import { loadOptimizerState, loadVisionCheckpoint, saveOptimizerState, saveVisionCheckpoint } from "../checkpoint/vision-checkpoint.ts";
+import { countParameters } from "../checkpoint/param-tree.ts";
+import { initVision, type VisionParams } from "../model/vision.ts";
+import { adamwConfig, adamwInit, adamwUpdate, type AdamWState, decayMaskFor } from "./adamw.ts";
+import { clipByGlobalNorm } from "./clip.ts";
+import { parseTrainConfig, type TrainConfig } from "./config.ts";
+import { evaluate, type EvalResult, writeReconstructions } from "./evaluate.ts";
+import { Progress } from "./progress.ts";
+import {
+  appendLog,
+  checkpointPath,
+  createRunDir,
+  openRunDir,
+  optimizerPath,
+  type RunDir,
+  truncateLogAfter,
+  writeJsonAtomic,
+} from "./run-dir.ts";
+import { cosineSchedule } from "./schedule.ts";
+import { createSession, maskSeed, type Session, toDevice } from "./session.ts";
+
+/** What a finished run reports (also written to summary.json). */
+export interface TrainSummary {
+  steps: number;
+  task: "mim" | "classify";
+  parameters: number;
+  final: EvalResult;
+  best: EvalResult & { step: number };
+  images_per_second: number;
+  wall_seconds: number;
+  skipped_images: number;
+  run_dir: string;
+}
+
+export interface TrainOptions {
+  /** Print progress and messages (default true). */
+  verbose?: boolean;
+  /** Stop after this step (for tests of resume); the run stays resumable. */
+  stopAfter?: number;
+}
+
+const TRAIN_MASK = 1;
+
+/** Start a new run in `root` (refused if `root` holds a different run). */
+export async function train(config: TrainConfig, root: string, options: TrainOptions = {}): Promise<TrainSummary> {
+  const dir = await createRunDir(root, config);
+  if (existsSync(checkpointPath(dir, "last"))) {
+    throw new Error(`${root} already has checkpoints; resume it with --resume ${root} or choose a new directory`);
+  }
+  return runTraining(config, dir, null, options);
+}
+
+/** Continue the run in `root` from its last checkpoint. */
+export async function resume(root: string, options: TrainOptions = {}): Promise<TrainSummary> {
+  const { dir, config } = await openRunDir(root);
+  const resolved = parseTrainConfig(config);
+  const last = checkpointPath(dir, "last");
+  return runTraining(resolved, dir, existsSync(last) ? last : null, options);
+}
+
+async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: string | null, options: TrainOptions): Promise<TrainSummary> {
+  const verbose = options.verbose ?? true;
+  const say = (line: string) => verbose && process.stderr.write(`${line}\n`);
+  await initEngine();
+  const session = createSession(config);
+  const { vision } = session;
+  const [trainSet, testSet] = await Promise.all([openDataset(config.data, "train"), openDataset(config.data, "test")]);
+  if (vision.task === "classify" && trainSet.numClasses !== null && trainSet.numClasses > vision.num_classes) {
+    throw new Error(`the data set has ${trainSet.numClasses} classes but vision.num_classes is ${vision.num_classes}`);
+  }
+
+  let params: VisionParams;
+  let opt: AdamWState<VisionParams>;
+  let startStep = 0;
+  if (fromCheckpoint) {
+    const ckpt = await loadVisionCheckpoint(fromCheckpoint);
+    params = ckpt.params;
+    opt = await loadOptimizerState(optimizerPath(dir, "last"), params);
+    startStep = ckpt.step;
+    await truncateLogAfter(dir, startStep);
+    say(`resuming ${dir.root} at step ${startStep}`);
+  } else {
+    params = initVision(session.sheet, vision, session.geometry, config.seed);
+    opt = adamwInit(params);
+  }
+  const decayMask = decayMaskFor(params);
+  const optim = adamwConfig({ ...config.optim, lr: config.optim.lr });
+  const schedule = cosineSchedule({
+    peak_lr: config.optim.lr,
+    warmup_steps: Math.max(1, Math.round(config.optim.warmup_fraction * config.steps)),
+    total_steps: config.steps,
+    final_lr_fraction: config.optim.final_lr_fraction,
+  });
+  const parameters = countParameters(params);
+  say(
+    `columnformer train: ${vision.task} on ${trainSet.name} (${trainSet.length} train / ${testSet.length} test images), ` +
+      `${describeGeometry(session.geometry)}, ${parameters.toLocaleString("en-US")} parameters, ${config.steps} steps -> ${dir.root}`,
+  );
+
+  const stats: BatchStats = { skipped: 0 };
+  const stream = trainStream(session, trainSet, startStep * config.accum_steps, stats);
+  const progress = new Progress(config.steps, { label: "train" });
+  const t0 = performance.now();
+  let imagesSeen = 0;
+  let best: (EvalResult & { step: number }) | null = readBest(dir);
+  let lastEval: EvalResult | null = null;
+  const isBetter = (r: EvalResult) => best === null || primary(r) < primary(best);
+
+  const saveAll = async (tag: "last" | "best" | number, step: number) => {
+    const meta = { step: String(step), train_config: JSON.stringify(config) };
+    await saveVisionCheckpoint(checkpointPath(dir, tag), session.sheet, vision, session.geometry, params, meta);
+    if (tag !== "best") await saveOptimizerState(optimizerPath(dir, tag), opt);
+  };
+
+  for (let step = startStep; step < config.steps; step++) {
+    const tStep = performance.now();
+    let grads: VisionParams | null = null;
+    const parts = { loss: 0, task: 0, wiring: 0, correct: 0, images: 0 };
+    for (let micro = 0; micro < config.accum_steps; micro++) {
+      const host = (await stream.next()).value as ImageBatch;
+      const batch = toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, micro));
+      const [[total, aux], g] = session.gradStep(tree.ref(params), batch, session.distances.ref);
+      grads = grads === null ? g : addTrees(grads, g);
+      parts.loss += (await total.data())[0];
+      parts.task += (await aux.task.data())[0];
+      parts.wiring += (await aux.wiring.data())[0];
+      parts.correct += (await aux.correct.data())[0];
+      parts.images += host.size;
+    }
+    if (config.accum_steps > 1) grads = scaleTree(grads!, 1 / config.accum_steps);
+    let gradNorm = NaN;
+    if (config.optim.clip_norm !== null) {
+      const clipped = clipByGlobalNorm(grads!, config.optim.clip_norm);
+      grads = clipped.grads;
+      gradNorm = (await clipped.norm.data())[0];
+    }
+    const lr = schedule(step);
+    ({ params, state: opt } = adamwUpdate(params, grads!, opt, lr, optim, decayMask));
+    const seconds = (performance.now() - tStep) / 1000;
+    imagesSeen += parts.images;
+    const n = config.accum_steps;
+    const loss = parts.loss / n;
+    if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${step + 1} (loss ${loss}); lower optim.lr or enable optim.clip_norm`);
+    const record: Record<string, unknown> = {
+      step: step + 1,
+      loss,
+      task_loss: parts.task / n,
+      wiring_cost: parts.wiring / n,
+      lr,
+      grad_norm: gradNorm,
+      images_per_second: parts.images / seconds,
+      rss_mib: Math.round(process.memoryUsage().rss / 2 ** 20),
+    };
+    if (vision.task === "classify") record.train_accuracy = parts.correct / parts.images;
+    const done = step + 1;
+    if (done % config.eval_every === 0 || done === config.steps) {
+      lastEval = await evaluate(session, params, testSet, config.eval_images, stats);
+      Object.assign(record, prefixKeys(lastEval, "eval_"));
+      if (isBetter(lastEval)) {
+        best = { ...lastEval, step: done };
+        await saveAll("best", done);
+        await writeJsonAtomic(`${dir.root}/best.json`, best);
+      }
+    }
+    await appendLog(dir, record);
+    progress.update(done, {
+      loss: loss.toFixed(4),
+      ...(lastEval ? { eval: primary(lastEval).toFixed(4) } : {}),
+      "img/s": (parts.images / seconds).toFixed(0),
+    });
+    if (done % config.checkpoint_every === 0 && done !== config.steps) {
+      await saveAll(done, done);
+      await saveAll("last", done);
+    }
+    if (options.stopAfter !== undefined && done >= options.stopAfter && done !== config.steps) {
+      await saveAll("last", done);
+      progress.done(`stopped after step ${done} (resumable)`);
+      await stream.return(undefined);
+      tree.dispose([params, opt.mu, opt.nu]);
+      return partialSummary(config, parameters, dir, lastEval, best, done);
+    }
+  }
+  await saveAll("last", config.steps);
+  await stream.return(undefined);
+  const wall = (performance.now() - t0) / 1000;
+  progress.done();
+  const final = lastEval ?? (await evaluate(session, params, testSet, config.eval_images, stats));
+  if (vision.task === "mim") {
+    await writeReconstructions(session, params, testSet, `${dir.root}/reconstructions.png`);
+  }
+  tree.dispose([params, opt.mu, opt.nu]);
+  const summary: TrainSummary = {
+    steps: config.steps,
+    task: vision.task,
+    parameters,
+    final,
+    best: best ?? { ...final, step: config.steps },
+    images_per_second: imagesSeen / wall,
+    wall_seconds: wall,
+    skipped_images: stats.skipped,
+    run_dir: dir.root,
+  };
+  await writeJsonAtomic(`${dir.root}/summary.json`, summary);
+  say(
+    `done: ${vision.task === "mim" ? `held-out MIM loss ${final.mim_loss?.toFixed(4)}` : `test accuracy ${(100 * (final.accuracy ?? 0)).toFixed(2)}%`}` +
+      ` (best ${primary(summary.best).toFixed(4)} at step ${summary.best.step}); ${summary.images_per_second.toFixed(0)} img/s;` +
+      (stats.skipped ? ` ${stats.skipped} unreadable images skipped;` : "") +
+      ` wrote ${dir.root}`,
+  );
+  return summary;
+}
+
+/** Leafwise a + b. Consumes both. */
+function addTrees(a: VisionParams, b: VisionParams): VisionParams {
+  const [la, def] = tree.flatten(a as unknown as JsTree<np.Array>);
+  const [lb] = tree.flatten(b as unknown as JsTree<np.Array>);
+  return tree.unflatten(def, la.map((x, i) => x.add(lb[i]))) as unknown as VisionParams;
+}
+
+/** Leafwise a * s. Consumes `a`. */
+function scaleTree(a: VisionParams, s: number): VisionParams {
+  const [la, def] = tree.flatten(a as unknown as JsTree<np.Array>);
+  return tree.unflatten(def, la.map((x) => x.mul(s))) as unknown as VisionParams;
+}
+
+/** Lower is better: MIM loss, or classification error. */
+function primary(r: EvalResult): number {
+  return r.mim_loss ?? 1 - (r.accuracy ?? 0);
+}
+
+function prefixKeys(r: EvalResult, prefix: string): Record<string, number> {
+  return Object.fromEntries(Object.entries(r).filter(([, v]) => typeof v === "number").map(([k, v]) => [prefix + k, v as number]));
+}
+
+function readBest(dir: RunDir): (EvalResult & { step: number }) | null {
+  const path = `${dir.root}/best.json`;
+  if (!existsSync(path)) return null;
+  return JSON.parse(readFileSync(path, "utf8")) as EvalResult & { step: number };
+}
+
+function partialSummary(
+  config: TrainConfig,
+  parameters: number,
+  dir: RunDir,
+  lastEval: EvalResult | null,
+  best: (EvalResult & { step: number }) | null,
+  step: number,
+): TrainSummary {
+  const final = lastEval ?? { images: 0 };
+  return {
+    steps: step,
+    task: config.vision.task,
+    parameters,
+    final,
+    best: best ?? { ...final, step },
+    images_per_second: 0,
+    wall_seconds: 0,
+    skipped_images: 0,
+    run_dir: dir.root,
+  };
+}
+
+/**
+ * An endless, deterministic stream of training batches: epoch e is a seeded
+ * shuffle of the training set; micro-batch k is batch k % perEpoch of epoch
+ * floor(k / perEpoch). Starting at `startBatch` replays nothing but the skipped
+ * batches' reads, so a resumed run sees exactly the batches it would have.
+ */
+async function* trainStream(session: Session, ds: ImageDataset, startBatch: number, stats: BatchStats): AsyncGenerator<ImageBatch> {
+  const { config, vision } = session;
+  const perEpoch = Math.floor(ds.length / config.batch_size);
+  if (perEpoch === 0) throw new Error(`the training set has ${ds.length} images, fewer than batch_size ${config.batch_size}`);
+  let epoch = Math.floor(startBatch / perEpoch);
+  let skip = startBatch % perEpoch;
+  for (;;) {
+    for await (const batch of batches(ds, {
+      batchSize: config.batch_size,
+      imageSize: vision.image_size,
+      channels: vision.channels,
+      shuffle: true,
+      seed: config.seed,
+      epoch,
+      augment: config.augment ? "train" : "eval",
+      augmentOptions: { scale: config.crop_scale, flipProbability: config.hflip ? 0.5 : 0 },
+      dropLast: true,
+      stats,
+    })) {
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      yield batch;
+    }
+    epoch++;
+  }
+}
