@@ -70,12 +70,10 @@ test("state-dict names, layouts and metadata follow the reference model", async 
   }
   // areas 2x2 at z=0 and 3x3 at z=2: column 0 (-1,-1,0) to column 4 (-1.5,-1.5,2)
   assert.ok(Math.abs(dist[0 * n + 4] - Math.sqrt(0.25 + 0.25 + 4)) < 1e-6);
-  assert.equal(countParameters(initSheetCount()), sheetParameterCount(config));
+  const fresh = initSheet(config, geometry, 0);
+  assert.equal(countParameters(fresh), sheetParameterCount(config));
+  tree.dispose(fresh);
 });
-
-function initSheetCount() {
-  return initSheet(config, geometry, 0);
-}
 
 test("round trip: save, load, identical outputs", async () => {
   const file = path.join(dir, "b.safetensors");

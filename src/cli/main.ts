@@ -5,6 +5,8 @@ import { registerForward } from "./commands/forward.ts";
 import { registerInfo } from "./commands/info.ts";
 import { registerInit } from "./commands/init.ts";
 import { registerTrain } from "./commands/train.ts";
+import { registerEval } from "./commands/eval.ts";
+import { registerProbe } from "./commands/probe.ts";
 
 const program = new Command()
   .name("columnformer")
@@ -16,6 +18,8 @@ registerInit(program);
 registerForward(program);
 registerInfo(program);
 registerTrain(program);
+registerEval(program);
+registerProbe(program);
 
 try {
   await program.parseAsync(process.argv);

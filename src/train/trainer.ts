@@ -109,7 +109,7 @@ async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: str
 
   const stats: BatchStats = { skipped: 0 };
   const stream = trainStream(session, trainSet, startStep * config.accum_steps, stats);
-  const progress = new Progress(config.steps, { label: "train" });
+  const progress = new Progress(config.steps, { label: "train", stream: verbose ? process.stderr : { write: () => true } });
   const t0 = performance.now();
   let imagesSeen = 0;
   let best: (EvalResult & { step: number }) | null = readBest(dir);

@@ -1,0 +1,60 @@
+/** `columnformer probe`: linear probe (logistic regression) on frozen features, vs raw pixels. */
+import type { Command } from "commander";
+import { linearProbe } from "../../analysis/linear-probe.ts";
+import { loadVisionCheckpoint } from "../../checkpoint/vision-checkpoint.ts";
+import { openDataset, parseDataSpec } from "../../data/index.ts";
+import { initEngine } from "../../engine/engine.ts";
+import { tree } from "../../engine/jax.ts";
+import { parseTrainConfig } from "../../train/config.ts";
+import { extractFeatures } from "../../train/evaluate.ts";
+import { heldOutBatches, createSession } from "../../train/session.ts";
+import { parseInteger } from "../options.ts";
+
+export function registerProbe(program: Command): void {
+  program
+    .command("probe")
+    .description("linear probe on the frozen output-area states of a trained model (the standard test of MIM), and on raw pixels")
+    .argument("<checkpoint>", "checkpoint (.safetensors) from a run's checkpoints/ folder")
+    .option("--train-images <n>", "training images for the probe", parseInteger, 10000)
+    .option("--test-images <n>", "test images", parseInteger, 10000)
+    .option("--pooling <kind>", "flat (all output columns' states) or avg (mean over output columns)", "flat")
+    .option("--epochs <n>", "probe epochs", parseInteger, 30)
+    .option("--data <json>", "labelled data set as JSON (default: the one it was trained on)")
+    .option("--no-pixels", "skip the raw-pixel baseline")
+    .action(async (path: string, opts: { trainImages: number; testImages: number; pooling: string; epochs: number; data?: string; pixels: boolean }) => {
+      if (opts.pooling !== "flat" && opts.pooling !== "avg") throw new Error(`--pooling must be flat or avg, got "${opts.pooling}"`);
+      await initEngine();
+      const ckpt = await loadVisionCheckpoint(path);
+      if (!ckpt.metadata.train_config) throw new Error(`${path} has no train_config metadata; was it written by columnformer train?`);
+      const config = parseTrainConfig(JSON.parse(ckpt.metadata.train_config));
+      if (opts.data) config.data = parseDataSpec(JSON.parse(opts.data));
+      const session = createSession(config);
+      const [trainSet, testSet] = await Promise.all([openDataset(config.data, "train"), openDataset(config.data, "test")]);
+      const classes = trainSet.numClasses;
+      if (!classes) throw new Error(`${trainSet.name} has no labels: a probe needs a labelled data set (pass --data)`);
+      const log = (s: string) => process.stderr.write(`${s}\n`);
+      log(`extracting ${opts.pooling} features of ${opts.trainImages} train and ${opts.testImages} test images...`);
+      const tr = await extractFeatures(session, ckpt.params, trainSet, opts.trainImages, opts.pooling);
+      const te = await extractFeatures(session, ckpt.params, testSet, opts.testImages, opts.pooling);
+      tree.dispose(ckpt.params);
+      const features = await linearProbe(tr, te, tr.dim, classes, { epochs: opts.epochs, seed: config.seed });
+      const result: Record<string, unknown> = { checkpoint: path, pooling: opts.pooling, feature_dim: tr.dim, features };
+      if (opts.pixels) {
+        log("probing raw pixels...");
+        const px = async (ds: typeof trainSet, n: number) => {
+          const chunks: Float32Array[] = [];
+          const labels: number[] = [];
+          for await (const b of heldOutBatches(session, ds, n)) chunks.push(b.images), labels.push(...b.labels!);
+          const all = new Float32Array(chunks.reduce((s, c) => s + c.length, 0));
+          chunks.reduce((o, c) => (all.set(c, o), o + c.length), 0);
+          return { features: all, labels: Int32Array.from(labels) };
+        };
+        const dim = config.vision.image_size ** 2 * config.vision.channels;
+        result.pixels = await linearProbe(await px(trainSet, opts.trainImages), await px(testSet, opts.testImages), dim, classes, {
+          epochs: opts.epochs,
+          seed: config.seed,
+        });
+      }
+      console.log(JSON.stringify(result, null, 2));
+    });
+}

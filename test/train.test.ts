@@ -1,0 +1,217 @@
+/**
+ * End-to-end training on a tiny synthetic IDX data set: run-directory
+ * contents, learning (MIM and classification), exact resume, refusal of a
+ * different run, gradient accumulation and checkpoint round trips.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import * as nodePath from "node:path";
+import { before, describe, test } from "node:test";
+import { loadVisionCheckpoint } from "../src/checkpoint/vision-checkpoint.ts";
+import { readSafetensors } from "../src/checkpoint/safetensors.ts";
+import { namedLeaves } from "../src/checkpoint/param-tree.ts";
+import { initEngine } from "../src/engine/engine.ts";
+import { tree } from "../src/engine/jax.ts";
+import { resolveSheetConfig } from "../src/model/config.ts";
+import { parseTrainConfig, type TrainConfig } from "../src/train/config.ts";
+import { resume, train } from "../src/train/trainer.ts";
+import { type RawImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
+import { seededValues } from "./naive-sheet.ts";
+
+const SIZE = 8;
+
+/**
+ * Class 0: bright left columns 0..2, class 1: bright right columns 5..7; plus a
+ * vertical gradient (so every 4x4 patch has predictable structure for MIM) and noise.
+ */
+function easyImage(label: number, seed: number): RawImage {
+  const noise = seededValues(1000 + seed, SIZE * SIZE);
+  const data = new Uint8Array(SIZE * SIZE);
+  for (let y = 0; y < SIZE; y++) {
+    for (let x = 0; x < SIZE; x++) {
+      const bright = label === 0 ? x <= 2 : x >= 5;
+      const v = (bright ? 0.65 : 0.1) + (0.3 * y) / (SIZE - 1) + 0.04 * noise[y * SIZE + x];
+      data[y * SIZE + x] = Math.max(0, Math.min(255, Math.round(255 * v)));
+    }
+  }
+  return { data, height: SIZE, width: SIZE, channels: 1 };
+}
+
+let dataDir = "";
+
+before(async () => {
+  await initEngine();
+  dataDir = await tmpDir("cf-train-data-");
+  const split = (n: number, offset: number) => {
+    const labels = Array.from({ length: n }, (_, i) => i % 2);
+    return { images: labels.map((l, i) => easyImage(l, offset + i)), labels };
+  };
+  await writeIdxFolder(dataDir, split(64, 0), split(32, 500), false);
+});
+
+function config(task: "mim" | "classify", overrides: Record<string, unknown> = {}): TrainConfig {
+  return parseTrainConfig({
+    sheet: { geometry: { kind: "stacked", widths: [2, 2] }, dim: 8, qk_dim: 4, mlp_dim: 8, depth: 2 },
+    vision: { image_size: SIZE, patch_size: 4, channels: 1, task, num_classes: 2 },
+    data: { kind: "idx", path: dataDir },
+    batch_size: 16,
+    steps: 20,
+    eval_every: 10,
+    eval_images: 32,
+    checkpoint_every: 10,
+    optim: { lr: 1e-2 },
+    ...overrides,
+  });
+}
+
+function readLogFile(root: string): Record<string, unknown>[] {
+  return readFileSync(nodePath.join(root, "log.jsonl"), "utf8")
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+async function assertSameTensors(a: string, b: string): Promise<void> {
+  const fa = await readSafetensors(a);
+  const fb = await readSafetensors(b);
+  assert.deepEqual(Object.keys(fa.tensors).sort(), Object.keys(fb.tensors).sort());
+  for (const [name, ta] of Object.entries(fa.tensors)) {
+    const tb = fb.tensors[name];
+    assert.equal(ta.dtype, tb.dtype, name);
+    assert.deepEqual(ta.shape, tb.shape, name);
+    const ba = Buffer.from(ta.data.buffer, ta.data.byteOffset, ta.data.byteLength);
+    const bb = Buffer.from(tb.data.buffer, tb.data.byteOffset, tb.data.byteLength);
+    assert.ok(ba.equals(bb), `tensor ${name} differs`);
+  }
+}
+
+describe("training", () => {
+  test("MIM: run directory contents, and it learns", async () => {
+    const root = await tmpDir("cf-run-mim-");
+    const cfg = config("mim");
+    const summary = await train(cfg, root, { verbose: false });
+    for (const f of [
+      "config.json",
+      "log.jsonl",
+      "summary.json",
+      "reconstructions.png",
+      "best.json",
+      "checkpoints/last.safetensors",
+      "checkpoints/last.opt.safetensors",
+      "checkpoints/best.safetensors",
+      "checkpoints/step-000010.safetensors",
+      "checkpoints/step-000010.opt.safetensors",
+    ]) {
+      assert.ok(existsSync(nodePath.join(root, f)), `missing ${f}`);
+    }
+    assert.deepEqual(JSON.parse(readFileSync(nodePath.join(root, "config.json"), "utf8")), JSON.parse(JSON.stringify(cfg)));
+    const png = readFileSync(nodePath.join(root, "reconstructions.png"));
+    assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+    const log = readLogFile(root);
+    assert.equal(log.length, cfg.steps);
+    log.forEach((r, i) => {
+      assert.equal(r.step, i + 1);
+      for (const key of ["loss", "lr", "grad_norm", "images_per_second", "rss_mib"]) {
+        assert.equal(typeof r[key], "number", `step ${i + 1}: ${key}`);
+        assert.ok(Number.isFinite(r[key] as number), `step ${i + 1}: ${key} = ${r[key]}`);
+      }
+    });
+    assert.equal(typeof log[9].eval_mim_loss, "number");
+    assert.equal(typeof log[19].eval_mim_loss, "number");
+
+    const onDisk = JSON.parse(readFileSync(nodePath.join(root, "summary.json"), "utf8"));
+    assert.equal(onDisk.steps, cfg.steps);
+    assert.equal(onDisk.task, "mim");
+    assert.equal(summary.final.images, 32);
+    const first = log[0].loss as number;
+    const final = summary.final.mim_loss!;
+    assert.ok(final < first, `held-out MIM loss ${final} is not below the step-1 loss ${first}`);
+    assert.ok(final < 0.9 * first, `held-out MIM loss ${final} barely improved on ${first}`);
+    assert.ok(summary.best.mim_loss! <= final + 1e-12);
+
+    // best.safetensors round-trips through loadVisionCheckpoint
+    const best = await loadVisionCheckpoint(nodePath.join(root, "checkpoints/best.safetensors"));
+    assert.deepEqual(best.vision, cfg.vision);
+    assert.deepEqual(best.sheet, resolveSheetConfig(cfg.sheet).config);
+    assert.equal(best.step, summary.best.step);
+    assert.deepEqual(JSON.parse(best.metadata.train_config), JSON.parse(JSON.stringify(cfg)));
+    const file = await readSafetensors(nodePath.join(root, "checkpoints/best.safetensors"));
+    const leaves = namedLeaves(best.params);
+    // every tensor but the distance buffer `dist` is a parameter
+    assert.deepEqual(leaves.map(([n]) => n).sort(), Object.keys(file.tensors).filter((n) => n !== "dist").sort());
+    assert.deepEqual(Array.from(file.tensors.dist.data as Float32Array), Array.from(Float32Array.from(best.geometry.distances)));
+    for (const [name, leaf] of leaves) {
+      assert.deepEqual([...leaf.shape], file.tensors[name].shape, name);
+      assert.deepEqual(Array.from(await leaf.ref.data()), Array.from(file.tensors[name].data as Float32Array), name);
+    }
+    tree.dispose(best.params);
+  });
+
+  test("classification reaches >= 0.9 accuracy on an easy 2-class set", async () => {
+    for (const seed of [0, 1, 2]) {
+      const root = await tmpDir("cf-run-cls-");
+      const cfg = config("classify", { steps: 30, eval_every: 30, checkpoint_every: 30, seed });
+      const summary = await train(cfg, root, { verbose: false });
+      assert.ok(summary.final.accuracy! >= 0.9, `seed ${seed}: accuracy ${summary.final.accuracy}`);
+      assert.ok(existsSync(nodePath.join(root, "checkpoints/best.safetensors")));
+      assert.ok(!existsSync(nodePath.join(root, "reconstructions.png")));
+      const log = readLogFile(root);
+      assert.equal(log.length, 30);
+      assert.equal(typeof log[0].train_accuracy, "number");
+      assert.equal(log[29].eval_accuracy, summary.final.accuracy);
+      // classification checkpoints load too (head instead of decoder)
+      const best = await loadVisionCheckpoint(nodePath.join(root, "checkpoints/best.safetensors"));
+      assert.ok(best.params.head && !best.params.decoder);
+      assert.deepEqual(best.vision, cfg.vision);
+      tree.dispose(best.params);
+    }
+  });
+
+  test("resume after an interruption gives the same final weights as an uninterrupted run", async () => {
+    const cfg = config("mim", { steps: 6, checkpoint_every: 2, eval_every: 100 });
+    const rootA = await tmpDir("cf-run-a-");
+    const rootB = await tmpDir("cf-run-b-");
+    await train(cfg, rootA, { verbose: false });
+    const partial = await train(cfg, rootB, { verbose: false, stopAfter: 3 });
+    assert.equal(partial.steps, 3);
+    assert.equal(readLogFile(rootB).length, 3);
+    assert.ok(!existsSync(nodePath.join(rootB, "summary.json")));
+    await resume(rootB, { verbose: false });
+    await assertSameTensors(nodePath.join(rootA, "checkpoints/last.safetensors"), nodePath.join(rootB, "checkpoints/last.safetensors"));
+    await assertSameTensors(nodePath.join(rootA, "checkpoints/last.opt.safetensors"), nodePath.join(rootB, "checkpoints/last.opt.safetensors"));
+    const logA = readLogFile(rootA);
+    const logB = readLogFile(rootB);
+    assert.deepEqual(logB.map((r) => r.step), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(
+      logB.map((r) => r.loss),
+      logA.map((r) => r.loss),
+    );
+    // a new run into a directory with checkpoints of the same config is refused (resume instead)
+    await assert.rejects(train(cfg, rootB, { verbose: false }), /already has checkpoints/);
+  });
+
+  test("starting a new run in a directory holding a different run is refused", async () => {
+    const root = await tmpDir("cf-run-diff-");
+    await train(config("mim", { steps: 1, eval_every: 1, checkpoint_every: 1 }), root, { verbose: false });
+    await assert.rejects(
+      train(config("mim", { steps: 2, eval_every: 1, checkpoint_every: 1 }), root, { verbose: false }),
+      /already holds a different run/,
+    );
+  });
+
+  test("gradient accumulation: 2 x 8 gives the first-step loss and gradient norm of one batch of 16", async () => {
+    // classification: no random masks, so the two micro-batches are exactly the halves of the batch of 16
+    const common = { steps: 1, eval_every: 1, checkpoint_every: 1 };
+    const rootFull = await tmpDir("cf-run-full-");
+    const rootAccum = await tmpDir("cf-run-accum-");
+    await train(config("classify", { ...common, batch_size: 16 }), rootFull, { verbose: false });
+    await train(config("classify", { ...common, batch_size: 8, accum_steps: 2 }), rootAccum, { verbose: false });
+    const [full] = readLogFile(rootFull);
+    const [accum] = readLogFile(rootAccum);
+    const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * (1 + Math.abs(b));
+    assert.ok(close(accum.loss as number, full.loss as number), `loss ${accum.loss} vs ${full.loss}`);
+    assert.ok(close(accum.grad_norm as number, full.grad_norm as number), `grad_norm ${accum.grad_norm} vs ${full.grad_norm}`);
+    assert.ok(close(accum.train_accuracy as number, full.train_accuracy as number));
+  });
+});
