@@ -15,9 +15,13 @@ import { initEngine } from "../src/engine/engine.ts";
 import type { Benchmark, BenchResult } from "./harness.ts";
 import { describeEnvironment, formatTable, repeatsFromEnv, round, RssSampler } from "./harness.ts";
 import { benchSheet } from "./sheet.ts";
+import { benchTrainStep, formatTrainStepComparison } from "./train-step.ts";
 
 /** The benchmarks `npm run bench` runs, in order. */
-const BENCHMARKS: Benchmark[] = [{ name: "sheet", run: (ctx) => benchSheet(ctx) }];
+const BENCHMARKS: Benchmark[] = [
+  { name: "sheet", run: (ctx) => benchSheet(ctx) },
+  { name: "train step", run: (ctx) => benchTrainStep(ctx) },
+];
 
 /** Where the JSON results go. */
 const RESULTS_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", ".bench", "results.json");
@@ -81,6 +85,7 @@ async function main(): Promise<void> {
   console.log("");
   console.log(table);
   console.log("");
+  for (const line of formatTrainStepComparison(results)) console.log(line);
   const loadAtEnd = os.loadavg()[0];
   console.log(
     `peak RSS ${overall.peakMiB.toFixed(0)} MiB over the whole run; total ${totalSeconds.toFixed(1)} s; ` +
