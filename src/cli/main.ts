@@ -6,6 +6,7 @@ import { registerInfo } from "./commands/info.ts";
 import { registerInit } from "./commands/init.ts";
 import { registerTrain } from "./commands/train.ts";
 import { registerEval } from "./commands/eval.ts";
+import { registerAnalyze } from "./commands/analyze.ts";
 import { registerProbe } from "./commands/probe.ts";
 
 const program = new Command()
@@ -20,6 +21,7 @@ registerInfo(program);
 registerTrain(program);
 registerEval(program);
 registerProbe(program);
+registerAnalyze(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,207 @@
+/**
+ * Every analysis metric of a trained sheet, from its activity on held-out
+ * images: connectivity (per step and on the step-mean map), flow between
+ * areas, the effective connectivity graph, and topography of responses.
+ * Pure: the same activity and options give the same result.
+ */
+import type { Geometry } from "../geometry/index.ts";
+import type { SheetActivity } from "./collect.ts";
+import {
+  areaFlow,
+  attentionEntropy,
+  distanceHistogram,
+  localityCurve,
+  meanAttentionDistance,
+  perStepAndMean,
+  selfAttentionMass,
+  stepMeanMap,
+  wiringCosts,
+} from "./connectivity.ts";
+import { characteristicPathLength, clusteringCoefficient, degrees, modularity, smallWorldness, symmetrize, thresholdTopFraction } from "./graph.ts";
+import {
+  activationSparsity,
+  ckaVsDistance,
+  classSelectivity,
+  columnResponses,
+  correlationVsDistance,
+  moransINull,
+  smoothnessIndex,
+} from "./topography.ts";
+
+/** Parameters of the analysis (stored in analysis.json next to the results). */
+export interface AnalysisOptions {
+  /** Fraction of strongest off-diagonal edges kept in the connectivity graph. */
+  edgeFraction: number;
+  /** Distance bins of histograms and curves. */
+  bins: number;
+  /** Radii of the locality curve (default: bins evenly up to the largest distance). */
+  radii?: number[];
+  /** Degree-preserving random graphs for small-worldness. */
+  randomGraphs: number;
+  /** Position shuffles of the Moran's I null. */
+  shuffles: number;
+  /** Column pairs sampled for the CKA curve. */
+  ckaPairs: number;
+  /** Images used for the CKA curve (the first ones). */
+  ckaImages: number;
+  seed: number;
+  /** Wiring-cost parameters (lambda is 1 here: raw costs). */
+  wiring: { p: number; sigma: number };
+}
+
+export const DEFAULT_ANALYSIS_OPTIONS: AnalysisOptions = {
+  edgeFraction: 0.05,
+  bins: 12,
+  randomGraphs: 10,
+  shuffles: 100,
+  ckaPairs: 500,
+  ckaImages: 300,
+  seed: 0,
+  wiring: { p: 1, sigma: 2 },
+};
+
+/** Definitions written into analysis.json, so the numbers explain themselves. */
+export const DEFINITIONS: Record<string, string> = {
+  wiring_cost_l1: "mean over target columns i of sum_j A_ij W_ij, W = d^p / mean(d^p) (lambda = 1); uniform attention scores 1",
+  wiring_cost_cross_entropy: "mean over i of sum_j A_ij * -log_softmax_j(-d_ij^2 / (2 sigma^2)) (lambda = 1)",
+  mean_attention_distance: "mean over target columns i of sum_j A_ij d_ij (sheet distance units)",
+  distance_histogram: "attention mass per distance bin, averaged over target columns; sums to 1",
+  locality_curve: "fraction of attention mass within distance <= r, averaged over target columns",
+  self_attention_mass: "mean over i of A_ii",
+  attention_entropy: "mean over i of -sum_j A_ij ln A_ij (nats); normalized divides by ln N",
+  area_flow:
+    "matrix[t][s] = mean over target columns in area t of their attention mass on area s; areas ordered input -> output; feedforward = mass from a lower area (s < t), feedback = from a higher area (s > t), lateral = within an area, as fractions of all mass",
+  graph:
+    "effective connectivity: the step-mean attention thresholded to its top edge_fraction off-diagonal edges (directed); modularity (Louvain, Newman Q), clustering and path length on the symmetrised graph; small-world sigma = (C/C_rand)/(L/L_rand) against degree-preserving random graphs",
+  response: "a column's response to an image = mean over its D state features at the final step",
+  correlation_vs_distance: "Pearson correlation of two columns' responses across images, averaged in distance bins",
+  smoothness_index: "mean correlation in the nearest distance bin minus the farthest (positive = smooth map)",
+  selectivity:
+    "d' of class c for a column = (mu_c - mu_rest) / sqrt((var_c + var_rest) / 2) of its responses; preferred class = argmax d'",
+  morans_i:
+    "spatial autocorrelation of each column's max d' with inverse-distance weights, against a null of shuffled positions (z, one-sided p)",
+  activation_sparsity: "per column over images x features: fraction of |activation| < 1% of the column's max, and Hoyer sparsity",
+  cka_vs_distance: "linear CKA between two columns' [images, D] final states, averaged in distance bins: do untied columns share a feature space?",
+};
+
+/** All metrics (JSON-serialisable). */
+export interface AnalysisResult {
+  images: number;
+  options: AnalysisOptions;
+  definitions: Record<string, string>;
+  connectivity: {
+    per_step: ConnectivityMetrics[];
+    mean: ConnectivityMetrics;
+  };
+  area_flow: { per_step: ReturnType<typeof areaFlow>[]; mean: ReturnType<typeof areaFlow>; areas: string[] } | null;
+  graph: {
+    edges: number;
+    modularity: number;
+    communities: number[];
+    clustering: number;
+    path_length: number;
+    disconnected_fraction: number;
+    small_world: ReturnType<typeof smallWorldness>;
+    in_degree: number[];
+    out_degree: number[];
+  };
+  topography: {
+    correlation_vs_distance: ReturnType<typeof correlationVsDistance>;
+    smoothness_index: number;
+    selectivity: { dprime: number[][]; preferred: number[]; max_dprime: number[]; morans_i: ReturnType<typeof moransINull> } | null;
+    sparsity: { fraction_near_zero: number[]; hoyer: number[]; mean_hoyer: number };
+    cka_vs_distance: ReturnType<typeof ckaVsDistance>;
+  };
+}
+
+export interface ConnectivityMetrics {
+  wiring_cost_l1: number;
+  wiring_cost_cross_entropy: number;
+  mean_attention_distance: number;
+  self_attention_mass: number;
+  attention_entropy: number;
+  attention_entropy_normalized: number;
+  distance_histogram: { edges: number[]; mass: number[] };
+  locality_curve: { radii: number[]; fraction: number[] };
+}
+
+/** Compute every metric. */
+export function analyzeActivity(
+  activity: SheetActivity,
+  geometry: Geometry,
+  dim: number,
+  numClasses: number | null,
+  options: AnalysisOptions = DEFAULT_ANALYSIS_OPTIONS,
+): AnalysisResult {
+  const n = geometry.numColumns;
+  const D = geometry.distances;
+  let maxDist = 0;
+  for (const d of D) maxDist = Math.max(maxDist, d);
+  const radii = options.radii ?? Array.from({ length: options.bins + 1 }, (_, i) => (maxDist * i) / options.bins);
+  const connectivity = perStepAndMean(activity.attention, n, (a): ConnectivityMetrics => {
+    const wiring = wiringCosts(a, D, { lambda: 1, ...options.wiring });
+    const entropy = attentionEntropy(a);
+    return {
+      wiring_cost_l1: wiring.l1,
+      wiring_cost_cross_entropy: wiring.cross_entropy,
+      mean_attention_distance: meanAttentionDistance(a, D),
+      self_attention_mass: selfAttentionMass(a),
+      attention_entropy: entropy.entropy,
+      attention_entropy_normalized: entropy.normalized,
+      distance_histogram: distanceHistogram(a, D, options.bins),
+      locality_curve: { radii, fraction: localityCurve(a, D, radii) },
+    };
+  });
+  const flow = geometry.areas.length > 1 ? perStepAndMean(activity.attention, n, (a) => areaFlow(a, geometry.areas)) : null;
+
+  const meanMap = stepMeanMap(activity.attention, n);
+  const adj = thresholdTopFraction(meanMap, n, options.edgeFraction);
+  const sym = symmetrize(adj, n);
+  const deg = degrees(adj, n);
+  const communities = modularity(adj, n, { seed: options.seed });
+  const path = characteristicPathLength(sym, n);
+
+  const responses = columnResponses(activity.states, activity.images, n, dim, "mean");
+  const corr = correlationVsDistance(responses, activity.images, n, D, options.bins);
+  let selectivity: AnalysisResult["topography"]["selectivity"] = null;
+  if (activity.labels && numClasses) {
+    const sel = classSelectivity(responses, activity.labels, activity.images, n, numClasses);
+    selectivity = {
+      dprime: Array.from({ length: numClasses }, (_, c) => Array.from(sel.dprime.subarray(c * n, (c + 1) * n))),
+      preferred: Array.from(sel.preferred),
+      max_dprime: Array.from(sel.maxDprime),
+      morans_i: moransINull(sel.maxDprime, D, n, { weights: "inverse" }, { shuffles: options.shuffles, seed: options.seed }),
+    };
+  }
+  const sparsity = activationSparsity(activity.states, activity.images, n, dim);
+  const ckaImages = Math.min(options.ckaImages, activity.images);
+  const cka = ckaVsDistance(activity.states.subarray(0, ckaImages * n * dim), ckaImages, n, dim, D, options.bins, {
+    maxPairs: options.ckaPairs,
+    seed: options.seed,
+  });
+  return {
+    images: activity.images,
+    options: { ...options, radii },
+    definitions: DEFINITIONS,
+    connectivity: { per_step: connectivity.perStep, mean: connectivity.mean },
+    area_flow: flow ? { per_step: flow.perStep, mean: flow.mean, areas: geometry.areas.map((a) => a.name) } : null,
+    graph: {
+      edges: adj.reduce((s, v) => s + v, 0),
+      modularity: communities.modularity,
+      communities: Array.from(communities.communities),
+      clustering: clusteringCoefficient(sym, n),
+      path_length: path.L,
+      disconnected_fraction: path.disconnectedFraction,
+      small_world: smallWorldness(sym, n, { randomGraphs: options.randomGraphs, seed: options.seed }),
+      in_degree: Array.from(deg.in),
+      out_degree: Array.from(deg.out),
+    },
+    topography: {
+      correlation_vs_distance: corr,
+      smoothness_index: smoothnessIndex(corr),
+      selectivity,
+      sparsity: { fraction_near_zero: Array.from(sparsity.fractionNearZero), hoyer: Array.from(sparsity.hoyer), mean_hoyer: sparsity.meanHoyer },
+      cka_vs_distance: cka,
+    },
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Run a trained vision model on held-out images and collect what the
+ * analysis needs: the attention map of every recurrent step averaged over
+ * images ([depth, N, N]), every column's final state per image
+ * ([images, N, D]) and the labels.
+ */
+import type { ImageDataset } from "../data/index.ts";
+import { jit, numpy as np, tree } from "../engine/jax.ts";
+import { type VisionParams, visionEncode } from "../model/vision.ts";
+import { heldOutBatches, type Session } from "../train/session.ts";
+
+/** Activity of the sheet on a set of images. */
+export interface SheetActivity {
+  images: number;
+  /** Mean attention per step over images: [depth, N, N]. */
+  attention: Float32Array;
+  /** Final state of every column: [images, N, D]. */
+  states: Float32Array;
+  /** [images] (-1 where unlabelled), or null for an unlabelled data set. */
+  labels: Int32Array | null;
+}
+
+/** Collect attention and final states on the first `limit` held-out images. Borrows `params`. */
+export async function collectActivity(
+  session: Session,
+  params: VisionParams,
+  ds: ImageDataset,
+  limit: number,
+  onProgress?: (done: number) => void,
+): Promise<SheetActivity> {
+  const { sheet, vision, layout } = session;
+  const n = sheet.num_columns;
+  // read out every column: the "output area" spans the whole sheet
+  const everywhere = { ...layout, outputArea: { name: "sheet", start: 0, end: n } };
+  const run = jit((p: VisionParams, images: np.Array) => {
+    const { decoder, head, ...encoder } = p;
+    tree.dispose([decoder, head]);
+    const { out, attn, patches } = visionEncode(encoder, images, null, sheet, vision, everywhere);
+    patches.dispose();
+    return [out, attn.sum(0)] as [np.Array, np.Array]; // states [B, N, D], attention summed over images [depth, N, N]
+  });
+  const attention = new Float64Array(sheet.depth * n * n);
+  const chunks: Float32Array[] = [];
+  const labels: number[] = [];
+  let images = 0;
+  let labelled = true;
+  for await (const host of heldOutBatches(session, ds, limit)) {
+    const x = np.array(host.images).reshape([host.size, vision.image_size, vision.image_size, vision.channels]);
+    const [states, attn] = run(tree.ref(params), x);
+    const a = (await attn.data()) as Float32Array;
+    for (let i = 0; i < a.length; i++) attention[i] += a[i];
+    chunks.push((await states.data()) as Float32Array);
+    if (host.labels) labels.push(...host.labels);
+    else labelled = false;
+    images += host.size;
+    onProgress?.(images);
+  }
+  run.dispose();
+  if (images === 0) throw new Error(`no readable held-out images in ${ds.name}`);
+  const states = new Float32Array(images * n * sheet.dim);
+  let offset = 0;
+  for (const c of chunks) {
+    states.set(c, offset);
+    offset += c.length;
+  }
+  return {
+    images,
+    attention: Float32Array.from(attention, (v) => v / images),
+    states,
+    labels: labelled ? Int32Array.from(labels) : null,
+  };
+}

@@ -1,0 +1,74 @@
+/** `columnformer analyze`: connectivity and topography of a trained sheet, as analysis.json, figures and report.html. */
+import { existsSync, statSync } from "node:fs";
+import path from "node:path";
+import type { Command } from "commander";
+import { analyzeActivity, DEFAULT_ANALYSIS_OPTIONS } from "../../analysis/analyze.ts";
+import { collectActivity } from "../../analysis/collect.ts";
+import { writeReport } from "../../analysis/report.ts";
+import { loadVisionCheckpoint } from "../../checkpoint/vision-checkpoint.ts";
+import { openDataset, parseDataSpec } from "../../data/index.ts";
+import { initEngine } from "../../engine/engine.ts";
+import { tree } from "../../engine/jax.ts";
+import { describeGeometry } from "../../geometry/index.ts";
+import { parseTrainConfig } from "../../train/config.ts";
+import { Progress } from "../../train/progress.ts";
+import { readLog, type RunDir, openRunDir, writeJsonAtomic, checkpointPath } from "../../train/run-dir.ts";
+import { createSession } from "../../train/session.ts";
+import { parseInteger, parseNumber } from "../options.ts";
+
+export function registerAnalyze(program: Command): void {
+  program
+    .command("analyze")
+    .description("measure and draw the connectivity and topography a trained model learned: analysis.json, report.html, figures/*.png|svg")
+    .argument("<run-or-checkpoint>", "a run directory (uses checkpoints/best, else last) or a checkpoint file")
+    .option("--images <n>", "held-out images to run (the first ones of the test split)", parseInteger, 1000)
+    .option("--data <json>", "data set as JSON (default: the one it was trained on)")
+    .option("--out <dir>", "output directory (default: RUN/analysis, or next to the checkpoint)")
+    .option("--edge-fraction <f>", "fraction of strongest edges kept in the connectivity graph", parseNumber, DEFAULT_ANALYSIS_OPTIONS.edgeFraction)
+    .option("--seed <n>", "seed of the random parts (Louvain order, null models, CKA pairs)", parseInteger, 0)
+    .action(async (target: string, opts: { images: number; data?: string; out?: string; edgeFraction: number; seed: number }) => {
+      if (!existsSync(target)) throw new Error(`${target} does not exist (give a run directory or a .safetensors checkpoint)`);
+      let run: RunDir | null = null;
+      let checkpoint = target;
+      if (statSync(target).isDirectory()) {
+        run = (await openRunDir(target)).dir;
+        checkpoint = existsSync(checkpointPath(run, "best")) ? checkpointPath(run, "best") : checkpointPath(run, "last");
+        if (!existsSync(checkpoint)) throw new Error(`${target} has no checkpoints yet (checkpoints/best or last)`);
+      }
+      const outDir = opts.out ?? (run ? path.join(run.root, "analysis") : path.join(path.dirname(checkpoint), `analysis-${path.basename(checkpoint, ".safetensors")}`));
+      await initEngine();
+      const ckpt = await loadVisionCheckpoint(checkpoint);
+      if (!ckpt.metadata.train_config) throw new Error(`${checkpoint} has no train_config metadata; was it written by columnformer train?`);
+      const config = parseTrainConfig(JSON.parse(ckpt.metadata.train_config));
+      if (opts.data) config.data = parseDataSpec(JSON.parse(opts.data));
+      config.batch_size = Math.min(config.batch_size, 50);
+      const session = createSession(config);
+      const ds = await openDataset(config.data, "test");
+      const limit = Math.min(opts.images, ds.length);
+      process.stderr.write(`analyzing ${checkpoint} (${describeGeometry(session.geometry)}) on ${limit} ${ds.name} test images -> ${outDir}\n`);
+      const progress = new Progress(limit, { label: "collect" });
+      const activity = await collectActivity(session, ckpt.params, ds, limit, (done) => progress.update(done, {}));
+      progress.done();
+      tree.dispose(ckpt.params);
+      process.stderr.write("computing metrics...\n");
+      const options = { ...DEFAULT_ANALYSIS_OPTIONS, edgeFraction: opts.edgeFraction, seed: opts.seed };
+      const numClasses = config.vision.task === "classify" ? config.vision.num_classes : ds.numClasses;
+      const result = analyzeActivity(activity, session.geometry, session.sheet.dim, activity.labels ? numClasses : null, options);
+      await writeJsonAtomic(path.join(outDir, "analysis.json"), { checkpoint, step: ckpt.step, geometry: describeGeometry(session.geometry), ...result });
+      const recon = run && existsSync(path.join(run.root, "reconstructions.png")) ? path.join(run.root, "reconstructions.png") : undefined;
+      const figures = await writeReport(outDir, result, {
+        title: `Columnformer analysis: ${path.basename(run?.root ?? checkpoint)} (step ${ckpt.step})`,
+        geometry: session.geometry,
+        activity,
+        log: run ? await readLog(run) : undefined,
+        reconstructionsPng: recon,
+        classNames: ds.classNames,
+      });
+      const m = result.connectivity.mean;
+      console.log(
+        `wrote ${path.join(outDir, "analysis.json")}, report.html and ${figures.length} figures; ` +
+          `mean attention distance ${m.mean_attention_distance.toFixed(3)}, wiring cost (L1) ${m.wiring_cost_l1.toFixed(3)}, ` +
+          `modularity ${result.graph.modularity.toFixed(3)}, smoothness ${result.topography.smoothness_index.toFixed(3)}`,
+      );
+    });
+}
