@@ -74,3 +74,42 @@ export { writeFileAtomic, writeFileAtomicSync } from "./io/atomic.ts";
 
 // Data
 export * from "./data/index.ts";
+
+// Vision model, objectives and training
+export { patchify, unpatchify } from "./model/patches.ts";
+export {
+  classify,
+  decodePatches,
+  initVision,
+  visionEncode,
+  visionLayout,
+  type VisionConfig,
+  type VisionLayout,
+  type VisionParams,
+} from "./model/vision.ts";
+export { maskedMse, normalizePatches, randomPatchMask } from "./objectives/mim.ts";
+export { correctCount, crossEntropy } from "./objectives/classification.ts";
+export {
+  loadVisionCheckpoint,
+  saveVisionCheckpoint,
+  loadOptimizerState,
+  saveOptimizerState,
+  type VisionCheckpoint,
+} from "./checkpoint/vision-checkpoint.ts";
+export { adamwConfig, adamwInit, adamwUpdate, decayMaskFor, defaultNoDecay, type AdamWConfig, type AdamWState } from "./train/adamw.ts";
+export { cosineSchedule, constantSchedule, type Schedule } from "./train/schedule.ts";
+export { clipByGlobalNorm, globalNorm } from "./train/clip.ts";
+export { applyOverrides, mergeConfig, parseTrainConfig, trainConfigSchema, type TrainConfig, type TrainConfigInput } from "./train/config.ts";
+export { PRESETS, type PresetName } from "./train/presets.ts";
+export { createSession, type Session } from "./train/session.ts";
+export { resume, train, type TrainOptions, type TrainSummary } from "./train/trainer.ts";
+export { evaluate, extractFeatures, type EvalResult } from "./train/evaluate.ts";
+
+// Analysis
+export { linearProbe, type ProbeOptions, type ProbeResult } from "./analysis/linear-probe.ts";
+export { collectActivity, type SheetActivity } from "./analysis/collect.ts";
+export { analyzeActivity, DEFAULT_ANALYSIS_OPTIONS, type AnalysisOptions, type AnalysisResult } from "./analysis/analyze.ts";
+export * from "./analysis/connectivity.ts";
+export * from "./analysis/graph.ts";
+export * from "./analysis/topography.ts";
+export { writeReport } from "./analysis/report.ts";

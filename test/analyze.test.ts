@@ -1,0 +1,89 @@
+/**
+ * The analyze command end to end on a tiny trained model: analysis.json holds
+ * every metric with its definition, figures come as PNG and SVG, report.html
+ * is self-contained, and a fixed seed gives identical results on rerun.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { before, test } from "node:test";
+import { initEngine } from "../src/engine/engine.ts";
+import { parseTrainConfig } from "../src/train/config.ts";
+import { train } from "../src/train/trainer.ts";
+import { type RawImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
+import { seededValues } from "./naive-sheet.ts";
+
+const run = promisify(execFile);
+const CLI = path.join(import.meta.dirname, "..", "src", "cli", "main.ts");
+let runDir = "";
+
+function image(label: number, seed: number): RawImage {
+  const noise = seededValues(seed, 64);
+  const data = Uint8Array.from(noise, (v, i) => Math.round(255 * Math.min(1, Math.max(0, (label === 0 ? i % 8 < 4 : i % 8 >= 4) ? 0.8 + 0.1 * v : 0.1 + 0.1 * v))));
+  return { data, height: 8, width: 8, channels: 1 };
+}
+
+before(async () => {
+  await initEngine();
+  const dataDir = await tmpDir("cf-analyze-data-");
+  const split = (n: number, offset: number) => {
+    const labels = Array.from({ length: n }, (_, i) => i % 2);
+    return { images: labels.map((l, i) => image(l, offset + i)), labels };
+  };
+  await writeIdxFolder(dataDir, split(32, 0), split(40, 100), false);
+  runDir = path.join(await tmpDir("cf-analyze-run-"), "run");
+  await train(
+    parseTrainConfig({
+      sheet: { geometry: { kind: "stacked", widths: [2, 2, 2] }, dim: 8, qk_dim: 4, mlp_dim: 8, depth: 2 },
+      vision: { image_size: 8, patch_size: 4, channels: 1, task: "classify", num_classes: 2 },
+      data: { kind: "idx", path: dataDir },
+      batch_size: 16,
+      steps: 4,
+      eval_every: 2,
+      eval_images: 16,
+      checkpoint_every: 2,
+    }),
+    runDir,
+    { verbose: false },
+  );
+});
+
+async function analyze(out: string): Promise<Record<string, any>> {
+  await run(process.execPath, ["--import", "tsx", CLI, "analyze", runDir, "--images", "40", "--out", out, "--seed", "3"]);
+  return JSON.parse(readFileSync(path.join(out, "analysis.json"), "utf8"));
+}
+
+test("analysis.json, figures and a self-contained report; identical on rerun", async () => {
+  const base = await tmpDir("cf-analyze-out-");
+  const a = await analyze(path.join(base, "a"));
+  const b = await analyze(path.join(base, "b"));
+  assert.deepEqual(a, b, "same seed, same results");
+
+  assert.equal(a.images, 40);
+  assert.equal(a.connectivity.per_step.length, 2);
+  for (const key of ["wiring_cost_l1", "wiring_cost_cross_entropy", "mean_attention_distance", "self_attention_mass", "attention_entropy"]) {
+    assert.ok(Number.isFinite(a.connectivity.mean[key]), key);
+    assert.ok(typeof a.definitions[key] === "string" || key.startsWith("attention_entropy"), `definition of ${key}`);
+  }
+  const hist = a.connectivity.mean.distance_histogram.mass as number[];
+  assert.ok(Math.abs(hist.reduce((s, v) => s + v, 0) - 1) < 1e-6, "histogram mass sums to 1");
+  const curve = a.connectivity.mean.locality_curve.fraction as number[];
+  assert.ok(Math.abs(curve[curve.length - 1] - 1) < 1e-6, "all attention within the largest radius");
+  const flow = a.area_flow.mean;
+  assert.deepEqual(a.area_flow.areas, ["area0", "area1", "area2"]);
+  assert.ok(Math.abs(flow.feedforward + flow.feedback + flow.lateral - 1) < 1e-6);
+  assert.equal(a.graph.in_degree.length, 12);
+  assert.equal(a.topography.selectivity.dprime.length, 2);
+  assert.ok(a.options.edgeFraction > 0 && a.options.seed === 3, "parameters recorded");
+
+  const out = path.join(base, "a");
+  for (const fig of ["area-flow", "locality-curve", "distance-histogram", "correlation-vs-distance", "cka-vs-distance", "preferred-class", "selectivity-maps", "in-degree", "training-curves", "attention-matrix-step1"]) {
+    assert.ok(existsSync(path.join(out, "figures", `${fig}.png`)), `${fig}.png`);
+    assert.ok(existsSync(path.join(out, "figures", `${fig}.svg`)), `${fig}.svg`);
+  }
+  const html = readFileSync(path.join(out, "report.html"), "utf8");
+  assert.ok(html.includes("<svg"), "figures inline");
+  assert.ok(!/(src|href)="(https?:|\/\/)/.test(html), "no external resources");
+});
