@@ -163,6 +163,28 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def blas_name() -> str | None:
+    """The BLAS library torch has loaded: "OpenBLAS 0.3.21 Zen", else the mapped libraries (e.g. reference BLAS's libblas.so.3)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({line.split()[-1] for line in f if "blas" in line.lower() and "/" in line})
+    except OSError:
+        return None
+    for path in paths:
+        if "openblas" in path:
+            try:
+                import ctypes
+
+                lib = ctypes.CDLL(path)
+                lib.openblas_get_config.restype = ctypes.c_char_p
+                lib.openblas_get_corename.restype = ctypes.c_char_p
+                version = " ".join(lib.openblas_get_config().decode().split()[:2])
+                return f"{version} {lib.openblas_get_corename().decode()}"
+            except (OSError, AttributeError):
+                return path
+    return ", ".join(paths) or None
+
+
 def main() -> None:
     raw = sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read()
     cfg = json.loads(raw)
@@ -214,6 +236,8 @@ def main() -> None:
                 "python": sys.version.split()[0],
                 "threads": torch.get_num_threads(),
                 "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                "blas": blas_name(),
                 "first_call_ms": first_ms,
                 "times_ms": times,
                 "median_ms": median,

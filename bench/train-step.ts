@@ -148,6 +148,8 @@ interface TorchOutput {
   python: string;
   threads: number;
   openblas_coretype: string | null;
+  omp_wait_policy: string | null;
+  blas: string | null;
   first_call_ms: number;
   times_ms: number[];
   median_ms: number;
@@ -174,9 +176,16 @@ function findTorchPython(): string | null {
   return pythonFound;
 }
 
-/** Environment of the PyTorch process: its thread count, and OpenBLAS told the CPU's kind where it has AVX-512 (see shared/ENGINE.md). */
+/**
+ * Environment of the PyTorch process: the same thread count as jax-js for
+ * OpenMP and OpenBLAS; OpenMP threads that sleep rather than spin while
+ * waiting (unless OMP_WAIT_POLICY is set already: on a 2-core VM with any other
+ * load, spinning made the step 2-10x slower); and OpenBLAS told the CPU's kind
+ * where it has AVX-512, which Debian's OpenBLAS 0.3.21 misdetects (shared/ENGINE.md).
+ */
 function torchEnv(threads: number): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
+  env.OMP_WAIT_POLICY ??= "PASSIVE";
   let avx512 = false;
   try {
     avx512 = /^flags\s*:.*\bavx512f\b/m.test(readFileSync("/proc/cpuinfo", "utf8"));
@@ -283,6 +292,8 @@ export async function benchTrainStep(ctx: { repeats: number; onStart?: (name: st
           engine: `torch ${out.torch_version} (python ${out.python}, ${python})`,
           threads: out.threads,
           openblas_coretype: out.openblas_coretype,
+          omp_wait_policy: out.omp_wait_policy,
+          blas: out.blas,
           images_per_second: out.images_per_second,
           rss: "of the python process",
         },
@@ -309,8 +320,15 @@ export function formatTrainStepComparison(results: BenchResult[]): string[] {
     if (jax) parts.push(`jax-js ${ips(jax).toFixed(1)} img/s (${jax.workload.threads} threads)`);
     else parts.push(`jax-js FAILED (${failed ?? "not run"})`);
     if (torch) {
-      const coretype = torch.workload.openblas_coretype ? `, OPENBLAS_CORETYPE=${torch.workload.openblas_coretype}` : "";
-      parts.push(`PyTorch ${ips(torch).toFixed(1)} img/s (${String(torch.workload.engine).split(" (")[0]}, ${torch.workload.threads} threads${coretype})`);
+      const w = torch.workload;
+      const notes = [
+        String(w.engine).split(" (")[0],
+        `${w.threads} threads`,
+        ...(w.blas ? [String(w.blas)] : []),
+        ...(w.openblas_coretype ? [`OPENBLAS_CORETYPE=${w.openblas_coretype}`] : []),
+        ...(w.omp_wait_policy ? [`OMP_WAIT_POLICY=${w.omp_wait_policy}`] : []),
+      ];
+      parts.push(`PyTorch ${ips(torch).toFixed(1)} img/s (${notes.join(", ")})`);
     } else {
       parts.push("no PyTorch comparison");
     }

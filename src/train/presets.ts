@@ -31,7 +31,9 @@ export const PRESETS = {
     data: { kind: "folder", path: "data/images" },
     augment: true,
     optim: { lr: 1e-3 },
-    batch_size: 32,
+    // jax-js 0.1.25 runs out of its 4 GiB Wasm heap at batch 16+ on this sheet: accumulate 4 x 8.
+    batch_size: 8,
+    accum_steps: 4,
     steps: 5000,
     eval_every: 500,
     eval_images: 500,

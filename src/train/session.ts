@@ -23,7 +23,13 @@ export interface Session {
   spec: ObjectiveSpec;
   /** Column distances [N, N] on the device (kept; pass `.ref`). */
   distances: np.Array;
-  /** jit(valueAndGrad(objective)): ([params, batch, distances]) -> [[total, parts], grads]. */
+  /**
+   * valueAndGrad(objective): ([params, batch, distances]) -> [[total, parts], grads].
+   * Deliberately NOT jitted: jax-js 0.1.25's kernel fusion recomputes the attention
+   * backward (softmax(s + bias) @ h) many times over under jit, which made a jitted
+   * tiny-preset step ~1.35x slower than eager execution (see the closing note of the
+   * training issue). The forward-only evalStep and encode are jitted.
+   */
   gradStep: (params: VisionParams, batch: DeviceBatch, distances: np.Array) => [[np.Array, LossParts], VisionParams];
   /** jit(objective) for evaluation. */
   evalStep: (params: VisionParams, batch: DeviceBatch, distances: np.Array) => [np.Array, LossParts];
@@ -45,7 +51,7 @@ export function createSession(config: TrainConfig): Session {
   const spec: ObjectiveSpec = { sheet, vision, layout, wiring };
   const n = sheet.num_columns;
   const fn = (params: VisionParams, batch: DeviceBatch, distances: np.Array) => objective(params, batch, distances, spec);
-  const gradStep = jit(valueAndGrad(fn, { hasAux: true })) as unknown as Session["gradStep"];
+  const gradStep = valueAndGrad(fn, { hasAux: true }) as unknown as Session["gradStep"];
   const evalStep = jit(fn) as unknown as Session["evalStep"];
   const encode = jit((params: VisionParams, images: np.Array) => {
     const { decoder, head, ...encoder } = params;
