@@ -5,15 +5,13 @@ import type { Command } from "commander";
 import { analyzeActivity, DEFAULT_ANALYSIS_OPTIONS } from "../../analysis/analyze.ts";
 import { collectActivity } from "../../analysis/collect.ts";
 import { writeReport } from "../../analysis/report.ts";
-import { loadVisionCheckpoint } from "../../checkpoint/vision-checkpoint.ts";
-import { openDataset, parseDataSpec } from "../../data/index.ts";
+import { openDataset } from "../../data/index.ts";
 import { initEngine } from "../../engine/engine.ts";
 import { tree } from "../../engine/jax.ts";
 import { describeGeometry } from "../../geometry/index.ts";
-import { parseTrainConfig } from "../../train/config.ts";
 import { Progress } from "../../train/progress.ts";
 import { readLog, type RunDir, openRunDir, writeJsonAtomic, checkpointPath } from "../../train/run-dir.ts";
-import { createSession } from "../../train/session.ts";
+import { loadTrainedModel } from "../../train/trained-model.ts";
 import { parseInteger, parseNumber } from "../options.ts";
 
 export function registerAnalyze(program: Command): void {
@@ -37,12 +35,7 @@ export function registerAnalyze(program: Command): void {
       }
       const outDir = opts.out ?? (run ? path.join(run.root, "analysis") : path.join(path.dirname(checkpoint), `analysis-${path.basename(checkpoint, ".safetensors")}`));
       await initEngine();
-      const ckpt = await loadVisionCheckpoint(checkpoint);
-      if (!ckpt.metadata.train_config) throw new Error(`${checkpoint} has no train_config metadata; was it written by columnformer train?`);
-      const config = parseTrainConfig(JSON.parse(ckpt.metadata.train_config));
-      if (opts.data) config.data = parseDataSpec(JSON.parse(opts.data));
-      config.batch_size = Math.min(config.batch_size, 50);
-      const session = createSession(config);
+      const { checkpoint: ckpt, config, session } = await loadTrainedModel(checkpoint, opts.data);
       const ds = await openDataset(config.data, "test");
       const limit = Math.min(opts.images, ds.length);
       process.stderr.write(`analyzing ${checkpoint} (${describeGeometry(session.geometry)}) on ${limit} ${ds.name} test images -> ${outDir}\n`);

@@ -1,12 +1,10 @@
 /** `columnformer eval`: held-out loss / accuracy of a trained checkpoint. */
 import type { Command } from "commander";
-import { loadVisionCheckpoint } from "../../checkpoint/vision-checkpoint.ts";
-import { openDataset, parseDataSpec } from "../../data/index.ts";
+import { openDataset } from "../../data/index.ts";
 import { initEngine } from "../../engine/engine.ts";
 import { tree } from "../../engine/jax.ts";
-import { parseTrainConfig } from "../../train/config.ts";
 import { evaluate } from "../../train/evaluate.ts";
-import { createSession } from "../../train/session.ts";
+import { loadTrainedModel } from "../../train/trained-model.ts";
 import { parseInteger } from "../options.ts";
 
 export function registerEval(program: Command): void {
@@ -20,11 +18,7 @@ export function registerEval(program: Command): void {
     .action(async (path: string, opts: { split: string; images: number; data?: string }) => {
       if (opts.split !== "train" && opts.split !== "test") throw new Error(`--split must be train or test, got "${opts.split}"`);
       await initEngine();
-      const ckpt = await loadVisionCheckpoint(path);
-      if (!ckpt.metadata.train_config) throw new Error(`${path} has no train_config metadata; was it written by columnformer train?`);
-      const config = parseTrainConfig(JSON.parse(ckpt.metadata.train_config));
-      if (opts.data) config.data = parseDataSpec(JSON.parse(opts.data));
-      const session = createSession(config);
+      const { checkpoint: ckpt, config, session } = await loadTrainedModel(path, opts.data);
       const ds = await openDataset(config.data, opts.split);
       const result = await evaluate(session, ckpt.params, ds, opts.images);
       tree.dispose(ckpt.params);

@@ -1,13 +1,12 @@
 /** `columnformer probe`: linear probe (logistic regression) on frozen features, vs raw pixels. */
 import type { Command } from "commander";
 import { linearProbe } from "../../analysis/linear-probe.ts";
-import { loadVisionCheckpoint } from "../../checkpoint/vision-checkpoint.ts";
-import { openDataset, parseDataSpec } from "../../data/index.ts";
+import { openDataset } from "../../data/index.ts";
 import { initEngine } from "../../engine/engine.ts";
 import { tree } from "../../engine/jax.ts";
-import { parseTrainConfig } from "../../train/config.ts";
 import { extractFeatures } from "../../train/evaluate.ts";
-import { heldOutBatches, createSession } from "../../train/session.ts";
+import { heldOutBatches } from "../../train/session.ts";
+import { loadTrainedModel } from "../../train/trained-model.ts";
 import { parseInteger } from "../options.ts";
 
 export function registerProbe(program: Command): void {
@@ -24,11 +23,7 @@ export function registerProbe(program: Command): void {
     .action(async (path: string, opts: { trainImages: number; testImages: number; pooling: string; epochs: number; data?: string; pixels: boolean }) => {
       if (opts.pooling !== "flat" && opts.pooling !== "avg") throw new Error(`--pooling must be flat or avg, got "${opts.pooling}"`);
       await initEngine();
-      const ckpt = await loadVisionCheckpoint(path);
-      if (!ckpt.metadata.train_config) throw new Error(`${path} has no train_config metadata; was it written by columnformer train?`);
-      const config = parseTrainConfig(JSON.parse(ckpt.metadata.train_config));
-      if (opts.data) config.data = parseDataSpec(JSON.parse(opts.data));
-      const session = createSession(config);
+      const { checkpoint: ckpt, config, session } = await loadTrainedModel(path, opts.data);
       const [trainSet, testSet] = await Promise.all([openDataset(config.data, "train"), openDataset(config.data, "test")]);
       const classes = trainSet.numClasses;
       if (!classes) throw new Error(`${trainSet.name} has no labels: a probe needs a labelled data set (pass --data)`);

@@ -1,0 +1,34 @@
+/** Opening a checkpoint written by `columnformer train` together with its training config and session. */
+import { loadVisionCheckpoint, type VisionCheckpoint } from "../checkpoint/vision-checkpoint.ts";
+import { parseDataSpec } from "../data/index.ts";
+import { parseTrainConfig, type TrainConfig } from "./config.ts";
+import { createSession, type Session } from "./session.ts";
+
+/** A trained model ready for evaluation or analysis. */
+export interface TrainedModel {
+  checkpoint: VisionCheckpoint;
+  config: TrainConfig;
+  session: Session;
+}
+
+/**
+ * Load a training checkpoint and rebuild its session. `dataJson` (a data spec
+ * as JSON text) replaces the data set it was trained on.
+ */
+export async function loadTrainedModel(path: string, dataJson?: string): Promise<TrainedModel> {
+  const checkpoint = await loadVisionCheckpoint(path);
+  if (!checkpoint.metadata.train_config) {
+    throw new Error(`${path} has no train_config metadata; was it written by columnformer train?`);
+  }
+  const config = parseTrainConfig(JSON.parse(checkpoint.metadata.train_config));
+  if (dataJson) {
+    let spec: unknown;
+    try {
+      spec = JSON.parse(dataJson);
+    } catch {
+      throw new Error(`--data must be a JSON data spec such as '{"kind":"fashion-mnist"}', got ${dataJson}`);
+    }
+    config.data = parseDataSpec(spec);
+  }
+  return { checkpoint, config, session: createSession(config) };
+}
