@@ -16,11 +16,13 @@ import type { Benchmark, BenchResult } from "./harness.ts";
 import { describeEnvironment, formatTable, repeatsFromEnv, round, RssSampler } from "./harness.ts";
 import { benchSheet } from "./sheet.ts";
 import { benchTrainStep, formatTrainStepComparison } from "./train-step.ts";
+import { benchAnalysis } from "./analysis.ts";
 
 /** The benchmarks `npm run bench` runs, in order. */
 const BENCHMARKS: Benchmark[] = [
   { name: "sheet", run: (ctx) => benchSheet(ctx) },
   { name: "train step", run: (ctx) => benchTrainStep(ctx) },
+  { name: "analysis", run: (ctx) => benchAnalysis(ctx) },
 ];
 
 /** Where the JSON results go. */
