@@ -294,6 +294,7 @@ async function* trainStream(session: Session, ds: ImageDataset, startBatch: numb
       augmentOptions: { scale: config.crop_scale, flipProbability: config.hflip ? 0.5 : 0 },
       dropLast: true,
       stats,
+      onSkip: (index, reason) => process.stderr.write(`warning: skipped unreadable training image ${index} (${reason})\n`),
     })) {
       if (skip > 0) {
         skip--;
