@@ -23,7 +23,7 @@ import { adamwConfig, adamwInit, adamwUpdate, decayMaskFor } from "../src/train/
 import { clipByGlobalNorm } from "../src/train/clip.ts";
 import { parseTrainConfig, type TrainConfig } from "../src/train/config.ts";
 import { PRESETS, type PresetName } from "../src/train/presets.ts";
-import { createSession, maskSeed, type Session, toDevice } from "../src/train/session.ts";
+import { createSession, disposeSession, maskSeed, type Session, toDevice } from "../src/train/session.ts";
 import type { BenchResult, Timing } from "./harness.ts";
 import { timeCall, withFlops } from "./harness.ts";
 import { BACKWARD_FACTOR, sheetForwardFlops } from "./sheet.ts";
@@ -232,7 +232,8 @@ export async function benchTrainStep(ctx: { repeats: number; onStart?: (name: st
   const torchThreads = Math.max(1, info.threads);
 
   for (const preset of TRAIN_STEP_PRESETS) {
-    const config = parseTrainConfig(PRESETS[preset]);
+    // one optimiser step on one micro-batch (a preset's gradient accumulation is not timed)
+    const config = parseTrainConfig({ ...PRESETS[preset], accum_steps: 1 });
     const session = createSession(config);
     const flops = trainStepFlops(session);
     const { sheet, vision } = session;
@@ -265,8 +266,7 @@ export async function benchTrainStep(ctx: { repeats: number; onStart?: (name: st
       jaxFailures.set(preset, why);
       console.warn(`train step ${preset} (jax-js) failed: ${why}`);
     } finally {
-      for (const fn of [session.gradStep, session.evalStep, session.encode]) (fn as unknown as { dispose(): void }).dispose();
-      session.distances.dispose();
+      disposeSession(session);
     }
 
     if (python === null) continue;

@@ -75,6 +75,12 @@ export function createSession(config: TrainConfig): Session {
   };
 }
 
+/** Free the session's device arrays and compiled functions. */
+export function disposeSession(session: Session): void {
+  for (const fn of [session.evalStep, session.encode]) (fn as unknown as { dispose(): void }).dispose();
+  session.distances.dispose();
+}
+
 /**
  * Move a host batch to the device, with the MIM mask drawn from `maskSeed`
  * (deterministic) and one-hot labels for classification.
