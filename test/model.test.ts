@@ -10,6 +10,7 @@ import { columnMlp } from "../src/model/mlp.ts";
 import type { SheetParams } from "../src/model/params.ts";
 import { sheetApply } from "../src/model/sheet.ts";
 import { gelu, layerNorm, linear, type Mat, type NaiveSheet, naiveSheet, nest, seededValues } from "./naive-sheet.ts";
+import { assertClose, read } from "./assertions.ts";
 
 before(async () => {
   await initEngine();
@@ -97,17 +98,6 @@ function config(overrides: Partial<SheetConfig> = {}): SheetConfig {
   };
 }
 
-async function read(x: np.Array): Promise<number[]> {
-  return Array.from(await x.data());
-}
-
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    const diff = Math.abs(actual[i] - expected[i]);
-    assert.ok(diff <= tol * (1 + Math.abs(expected[i])), `${what}[${i}]: ${actual[i]} vs ${expected[i]} (diff ${diff})`);
-  }
-}
 
 const inputValues = seededValues(99, B * N * D).map((v) => 2 * v);
 const inputNested = (): Mat[] => nest(inputValues, [B, N, D]);

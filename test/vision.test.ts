@@ -17,22 +17,12 @@ import { maskedMse, normalizePatches, randomPatchMask } from "../src/objectives/
 import { Rng } from "../src/data/rng.ts";
 import { visionConfigSchema } from "../src/train/config.ts";
 import { type Mat, type NaiveSheet, naiveStep, nest, seededValues } from "./naive-sheet.ts";
+import { assertClose, read } from "./assertions.ts";
 
 before(async () => {
   await initEngine();
 });
 
-async function read(x: np.Array): Promise<number[]> {
-  return Array.from(await x.data());
-}
-
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    const diff = Math.abs(actual[i] - expected[i]);
-    assert.ok(diff <= tol * (1 + Math.abs(expected[i])), `${what}[${i}]: ${actual[i]} vs ${expected[i]} (diff ${diff})`);
-  }
-}
 
 function arr(values: ArrayLike<number>, shape: number[]): np.Array {
   return np.array(new Float32Array(Array.from(values))).reshape(shape);
