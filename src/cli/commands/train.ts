@@ -16,10 +16,10 @@ export function registerTrain(program: Command): void {
     .option("--config <file>", "training config, JSON or YAML, merged over the preset")
     .option("--set <key=value>", "override one field, e.g. --set sheet.depth=6 --set wiring.lambda=0.01 (repeatable)", collect, [])
     .option("--steps <n>", "shortcut for --set steps=N", parseInteger)
-    .option("--out <dir>", "run directory", "runs/latest")
+    .option("--out <dir>", "run directory (default: a new runs/PRESET-TASK-TIMESTAMP, so no earlier run is touched)")
     .option("--resume <dir>", "continue an interrupted run from its last checkpoint")
     .option("--quiet", "no progress output")
-    .action(async (opts: { preset: string; config?: string; set: string[]; steps?: number; out: string; resume?: string; quiet?: boolean }) => {
+    .action(async (opts: { preset: string; config?: string; set: string[]; steps?: number; out?: string; resume?: string; quiet?: boolean }) => {
       if (opts.resume) {
         await resume(opts.resume, { verbose: !opts.quiet });
         return;
@@ -28,6 +28,8 @@ export function registerTrain(program: Command): void {
       let raw: unknown = PRESETS[opts.preset as PresetName];
       if (opts.config) raw = mergeConfig(raw, await readConfigFile(opts.config));
       raw = applyOverrides(raw, [...opts.set, ...(opts.steps ? [`steps=${opts.steps}`] : [])]);
-      await train(parseTrainConfig(raw), opts.out, { verbose: !opts.quiet });
+      const config = parseTrainConfig(raw);
+      const stamp = new Date().toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "-");
+      await train(config, opts.out ?? `runs/${opts.preset}-${config.vision.task}-${stamp}`, { verbose: !opts.quiet });
     });
 }
