@@ -3,7 +3,7 @@
  * parameters and one batch: the task loss (MIM or classification) plus the
  * wiring cost of every step's attention.
  */
-import { numpy as np } from "../engine/jax.ts";
+import { numpy as np, tree } from "../engine/jax.ts";
 import type { SheetConfig } from "../model/config.ts";
 import { classify, decodePatches, type VisionConfig, type VisionLayout, type VisionParams, visionEncode } from "../model/vision.ts";
 import { correctCount, crossEntropy } from "../objectives/classification.ts";
@@ -80,7 +80,7 @@ export function objective(
 /** Per-patch predictions for a figure: [B, P, p*p*C] in normalised units. Consumes params and inputs. */
 export function predictPatches(params: VisionParams, images: np.Array, mask: np.Array, spec: ObjectiveSpec): np.Array {
   const { decoder, head, ...encoder } = params;
-  if (head) head.weight.dispose(), head.bias.dispose(), head.pool?.dispose();
+  tree.dispose(head);
   const { out, attn, patches } = visionEncode(encoder, images, mask, spec.sheet, spec.vision, spec.layout);
   attn.dispose();
   patches.dispose();
