@@ -160,6 +160,7 @@ async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: str
       grad_norm: gradNorm,
       images_per_second: parts.images / seconds,
       rss_mib: Math.round(process.memoryUsage().rss / 2 ** 20),
+      heap_mib: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
     };
     if (vision.task === "classify") record.train_accuracy = parts.correct / parts.images;
     const done = step + 1;
