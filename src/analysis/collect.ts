@@ -7,6 +7,7 @@
 import type { ImageDataset } from "../data/index.ts";
 import { jit, numpy as np, tree } from "../engine/jax.ts";
 import { type VisionParams, visionEncode } from "../model/vision.ts";
+import { concatFloat32 } from "../train/evaluate.ts";
 import { heldOutBatches, type Session } from "../train/session.ts";
 
 /** Activity of the sheet on a set of images. */
@@ -57,16 +58,10 @@ export async function collectActivity(
   }
   run.dispose();
   if (images === 0) throw new Error(`no readable held-out images in ${ds.name}`);
-  const states = new Float32Array(images * n * sheet.dim);
-  let offset = 0;
-  for (const c of chunks) {
-    states.set(c, offset);
-    offset += c.length;
-  }
   return {
     images,
     attention: Float32Array.from(attention, (v) => v / images),
-    states,
+    states: concatFloat32(chunks),
     labels: labelled ? Int32Array.from(labels) : null,
   };
 }

@@ -88,29 +88,43 @@ export async function writeReconstructions(
 
 /**
  * Features of the first `limit` images of a split: the final states of the
- * output area, flattened ([n, P_out * D]) or averaged over columns ([n, D]).
+ * output area, flattened ([n, P_out * D]) or averaged over columns ([n, D]),
+ * or the raw pixels ([n, H * W * C], the baseline of a probe).
  */
 export async function extractFeatures(
   session: Session,
   params: VisionParams,
   ds: ImageDataset,
   limit: number,
-  pooling: "flat" | "avg",
+  pooling: "flat" | "avg" | "pixels",
 ): Promise<{ features: Float32Array; labels: Int32Array; dim: number }> {
   const chunks: Float32Array[] = [];
   const labels: number[] = [];
   let dim = 0;
   for await (const host of heldOutBatches(session, ds, limit)) {
     if (!host.labels) throw new Error(`${ds.name} has no labels: a probe needs a labelled data set`);
+    labels.push(...host.labels);
+    if (pooling === "pixels") {
+      dim = host.images.length / host.size;
+      chunks.push(host.images);
+      continue;
+    }
     const images = np.array(host.images).reshape([host.size, session.vision.image_size, session.vision.image_size, session.vision.channels]);
     let out = session.encode(tree.ref(params), images); // [B, P_out, D]
     out = pooling === "avg" ? out.mean(1) : out.reshape([host.size, -1]);
     dim = out.shape[1];
     chunks.push((await out.data()) as Float32Array);
-    labels.push(...host.labels);
   }
-  const features = new Float32Array(chunks.reduce((s, c) => s + c.length, 0));
+  return { features: concatFloat32(chunks), labels: Int32Array.from(labels), dim };
+}
+
+/** Concatenate float chunks (e.g. per-batch results) into one array. */
+export function concatFloat32(chunks: Float32Array[]): Float32Array {
+  const out = new Float32Array(chunks.reduce((s, c) => s + c.length, 0));
   let offset = 0;
-  for (const c of chunks) features.set(c, (offset += c.length) - c.length);
-  return { features, labels: Int32Array.from(labels), dim };
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
 }

@@ -5,7 +5,6 @@ import { openDataset } from "../../data/index.ts";
 import { initEngine } from "../../engine/engine.ts";
 import { tree } from "../../engine/jax.ts";
 import { extractFeatures } from "../../train/evaluate.ts";
-import { heldOutBatches } from "../../train/session.ts";
 import { loadTrainedModel } from "../../train/trained-model.ts";
 import { parseInteger } from "../options.ts";
 
@@ -31,25 +30,18 @@ export function registerProbe(program: Command): void {
       log(`extracting ${opts.pooling} features of ${opts.trainImages} train and ${opts.testImages} test images...`);
       const tr = await extractFeatures(session, ckpt.params, trainSet, opts.trainImages, opts.pooling);
       const te = await extractFeatures(session, ckpt.params, testSet, opts.testImages, opts.pooling);
-      tree.dispose(ckpt.params);
       const features = await linearProbe(tr, te, tr.dim, classes, { epochs: opts.epochs, seed: config.seed });
       const result: Record<string, unknown> = { checkpoint: path, pooling: opts.pooling, feature_dim: tr.dim, features };
       if (opts.pixels) {
         log("probing raw pixels...");
-        const px = async (ds: typeof trainSet, n: number) => {
-          const chunks: Float32Array[] = [];
-          const labels: number[] = [];
-          for await (const b of heldOutBatches(session, ds, n)) chunks.push(b.images), labels.push(...b.labels!);
-          const all = new Float32Array(chunks.reduce((s, c) => s + c.length, 0));
-          chunks.reduce((o, c) => (all.set(c, o), o + c.length), 0);
-          return { features: all, labels: Int32Array.from(labels) };
-        };
-        const dim = config.vision.image_size ** 2 * config.vision.channels;
-        result.pixels = await linearProbe(await px(trainSet, opts.trainImages), await px(testSet, opts.testImages), dim, classes, {
+        const pxTrain = await extractFeatures(session, ckpt.params, trainSet, opts.trainImages, "pixels");
+        const pxTest = await extractFeatures(session, ckpt.params, testSet, opts.testImages, "pixels");
+        result.pixels = await linearProbe(pxTrain, pxTest, pxTrain.dim, classes, {
           epochs: opts.epochs,
           seed: config.seed,
         });
       }
+      tree.dispose(ckpt.params);
       console.log(JSON.stringify(result, null, 2));
     });
 }
