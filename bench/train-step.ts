@@ -80,7 +80,7 @@ async function timeJaxStep(session: Session, repeats: number): Promise<Timing> {
   try {
     return await timeCall(async () => {
       const batch = toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, 0));
-      const [[total, aux], grads] = session.gradStep(tree.ref(params), batch, session.distances.ref);
+      const [[total, aux], grads] = session.gradStep(tree.ref(params), batch, session.stepInputs(0));
       // Read what the trainer reads every step.
       await total.data();
       await aux.task.data();

@@ -9,7 +9,10 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { before, test } from "node:test";
+import { analyzeActivity } from "../src/analysis/analyze.ts";
+import { buildFigures } from "../src/analysis/report.ts";
 import { initEngine } from "../src/engine/engine.ts";
+import { buildGeometry } from "../src/geometry/index.ts";
 import { parseTrainConfig } from "../src/train/config.ts";
 import { train } from "../src/train/trainer.ts";
 import { type RawImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
@@ -77,13 +80,43 @@ test("analysis.json, figures and a self-contained report; identical on rerun", a
   assert.equal(a.graph.in_degree.length, 12);
   assert.equal(a.topography.selectivity.dprime.length, 2);
   assert.ok(a.options.edgeFraction > 0 && a.options.seed === 3, "parameters recorded");
+  const ws = a.topography.weight_similarity_vs_distance;
+  assert.deepEqual(ws.matrices.map((m: { name: string }) => m.name), ["sheet.attn.q.weight", "sheet.attn.k.weight", "sheet.mlp.fc1.weight", "sheet.mlp.fc2.weight"]);
+  assert.equal(ws.edges.length, ws.meanCosine.length + 1);
+  assert.ok(Number.isFinite(ws.neighbour_similarity) && Math.abs(ws.neighbour_similarity) <= 1, "neighbour weight similarity");
+  assert.equal(typeof a.definitions.weight_similarity_vs_distance, "string");
 
   const out = path.join(base, "a");
-  for (const fig of ["area-flow", "locality-curve", "distance-histogram", "correlation-vs-distance", "cka-vs-distance", "preferred-class", "selectivity-maps", "in-degree", "training-curves", "attention-matrix-step1"]) {
+  for (const fig of ["area-flow", "locality-curve", "distance-histogram", "correlation-vs-distance", "cka-vs-distance", "preferred-class", "selectivity-maps", "in-degree", "training-curves", "attention-matrix-step1", "column-layout", "column-layout-class", "weight-similarity-vs-distance"]) {
     assert.ok(existsSync(path.join(out, "figures", `${fig}.png`)), `${fig}.png`);
     assert.ok(existsSync(path.join(out, "figures", `${fig}.svg`)), `${fig}.svg`);
   }
   const html = readFileSync(path.join(out, "report.html"), "utf8");
   assert.ok(html.includes("<svg"), "figures inline");
   assert.ok(!/(src|href)="(https?:|\/\/)/.test(html), "no external resources");
+  const layout = readFileSync(path.join(out, "figures", "column-layout.svg"), "utf8");
+  assert.equal((layout.match(/<circle /g) ?? []).length, 12, "one dot per column");
+  assert.equal((layout.match(/class="edge"/g) ?? []).length, 24, "the 2N strongest connections");
+});
+
+test("report: column layouts (learned positions noted) and the weight-similarity curve from synthetic activity", () => {
+  const geometry = buildGeometry({ kind: "grid", height: 2, width: 3 });
+  const n = 6;
+  const dim = 2;
+  const images = 8;
+  const attention = Float32Array.from({ length: 2 * n * n }, (_, k) => 0.05 + ((k * 7) % 11) / 100);
+  const states = Float32Array.from({ length: images * n * dim }, (_, k) => Math.sin(0.7 * k) + (Math.floor(k / (n * dim)) % 2));
+  const activity = { images, attention, states, labels: Int32Array.from({ length: images }, (_, i) => i % 2) };
+  const weights = [{ name: "sheet.mlp.fc1.weight", shape: [n, 1, 2], values: Float32Array.from({ length: n * 2 }, (_, k) => 1 + Math.cos(k)) }];
+  const result = analyzeActivity(activity, geometry, dim, 2, undefined, { weights, neighbours: 2 });
+  assert.equal(result.topography.weight_similarity_vs_distance?.neighbours, 2);
+  const figs = buildFigures(result, { title: "t", geometry, activity, classNames: ["a", "b"], learnedPositions: true });
+  const byName = new Map(figs.map((f) => [f.name, f]));
+  for (const name of ["column-layout", "column-layout-class", "weight-similarity-vs-distance"]) assert.ok(byName.has(name), name);
+  assert.match(byName.get("column-layout")!.caption, /LEARNED positions/);
+  assert.equal((byName.get("column-layout")!.svg.match(/class="edge"/g) ?? []).length, 2 * n);
+  assert.ok(byName.get("column-layout-class")!.svg.includes(">b<"), "class names in the legend");
+  const plain = buildFigures(analyzeActivity(activity, geometry, dim, null), { title: "t", geometry, activity });
+  assert.ok(!plain.some((f) => f.name === "weight-similarity-vs-distance" || f.name === "column-layout-class"), "no weights, no classes");
+  assert.doesNotMatch(plain.find((f) => f.name === "column-layout")!.caption, /LEARNED/);
 });

@@ -216,7 +216,7 @@ async function sheetToNaive(p: VisionParams["sheet"], c: SheetConfig): Promise<N
     norm1: { weight: await g(p.norm1.weight), bias: await g(p.norm1.bias) },
     q: { weight: await g(p.attn.q.weight), bias: await g(p.attn.q.bias) },
     k: { weight: await g(p.attn.k.weight) },
-    attnBias: await g(p.attn.attn_bias),
+    attnBias: await g(p.attn.attn_bias!),
     norm2: { weight: await g(p.norm2.weight), bias: await g(p.norm2.bias) },
     fc1: { weight: await g(p.mlp.fc1.weight), bias: await g(p.mlp.fc1.bias) },
     fc2: { weight: await g(p.mlp.fc2.weight) },

@@ -1,8 +1,9 @@
 /**
  * Every analysis metric of a trained sheet, from its activity on held-out
  * images: connectivity (per step and on the step-mean map), flow between
- * areas, the effective connectivity graph, and topography of responses.
- * Pure: the same activity and options give the same result.
+ * areas, the effective connectivity graph, topography of responses and, when
+ * given the untied weights, their similarity vs distance.
+ * Pure: the same activity, weights and options give the same result.
  */
 import type { Geometry } from "../geometry/index.ts";
 import type { SheetActivity } from "./collect.ts";
@@ -27,6 +28,7 @@ import {
   moransINull,
   smoothnessIndex,
 } from "./topography.ts";
+import { weightSimilarityVsDistance, type ColumnWeights, type WeightSimilarityCurve } from "./weight-similarity.ts";
 
 /** Parameters of the analysis (stored in analysis.json next to the results). */
 export interface AnalysisOptions {
@@ -82,6 +84,8 @@ export const DEFINITIONS: Record<string, string> = {
     "spatial autocorrelation of each column's max d' with inverse-distance weights, against a null of shuffled positions (z, one-sided p)",
   activation_sparsity: "per column over images x features: fraction of |activation| < 1% of the column's max, and Hoyer sparsity",
   cka_vs_distance: "linear CKA between two columns' [images, D] final states, averaged in distance bins: do untied columns share a feature space?",
+  weight_similarity_vs_distance:
+    "cosine similarity of two columns' flattened untied weight matrices (attention q, k, v, o; MLP fc1, fc2), averaged in distance bins (per bin: mean over pairs, then over blocks, then over matrices); neighbour_similarity = mean over columns of their mean cosine with their nearest neighbours (the feature-consistency penalty's k nearest, or all at the nearest distance when neighbours is null), so 1 - neighbour_similarity is that penalty; null without untied weights",
 };
 
 /** All metrics (JSON-serialisable). */
@@ -111,7 +115,16 @@ export interface AnalysisResult {
     selectivity: { dprime: number[][]; preferred: number[]; max_dprime: number[]; morans_i: ReturnType<typeof moransINull> } | null;
     sparsity: { fraction_near_zero: number[]; hoyer: number[]; mean_hoyer: number };
     cka_vs_distance: ReturnType<typeof ckaVsDistance>;
+    weight_similarity_vs_distance: WeightSimilarityCurve | null;
   };
+}
+
+/** Inputs of the analysis besides the activity: read from the checkpoint by the caller. */
+export interface AnalysisExtras {
+  /** The sheet's untied per-column weight matrices ([N, out, in] or [depth, N, out, in]). */
+  weights?: readonly ColumnWeights[];
+  /** Neighbours per column for the weight neighbour similarity (the consistency penalty's k); default: all at the nearest distance. */
+  neighbours?: number;
 }
 
 export interface ConnectivityMetrics {
@@ -132,6 +145,7 @@ export function analyzeActivity(
   dim: number,
   numClasses: number | null,
   options: AnalysisOptions = DEFAULT_ANALYSIS_OPTIONS,
+  extras: AnalysisExtras = {},
 ): AnalysisResult {
   const n = geometry.numColumns;
   const D = geometry.distances;
@@ -179,6 +193,10 @@ export function analyzeActivity(
     maxPairs: options.ckaPairs,
     seed: options.seed,
   });
+  const weightSimilarity =
+    extras.weights && extras.weights.length > 0 && n > 1
+      ? weightSimilarityVsDistance(extras.weights, D, n, options.bins, { neighbours: extras.neighbours === undefined ? undefined : Math.min(extras.neighbours, n - 1) })
+      : null;
   return {
     images: activity.images,
     options: { ...options, radii },
@@ -202,6 +220,7 @@ export function analyzeActivity(
       selectivity,
       sparsity: { fraction_near_zero: Array.from(sparsity.fractionNearZero), hoyer: Array.from(sparsity.hoyer), mean_hoyer: sparsity.meanHoyer },
       cka_vs_distance: cka,
+      weight_similarity_vs_distance: weightSimilarity,
     },
   };
 }

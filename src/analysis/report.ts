@@ -8,13 +8,15 @@ import path from "node:path";
 import type { Geometry } from "../geometry/index.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { histogram, lineChart, matrixHeatmap } from "../viz/charts.ts";
+import { columnLayout, type LayoutEdge } from "../viz/column-layout.ts";
 import { writeFigure } from "../viz/render.ts";
 import { attentionOnSheet, sheetLayout, sheetMap, sheetMaps } from "../viz/sheet-maps.ts";
 import type { AnalysisResult } from "./analyze.ts";
 import type { SheetActivity } from "./collect.ts";
+import { thresholdTopFraction } from "./graph.ts";
 
 /** A figure in the report. */
-interface Figure {
+export interface Figure {
   name: string;
   caption: string;
   svg: string;
@@ -32,6 +34,20 @@ export interface ReportInputs {
   classNames?: string[] | null;
   /** Columns whose attention is painted (default: centres of the first and last areas). */
   columns?: number[];
+  /** The geometry's positions were learned (the checkpoint has a `positions` tensor). */
+  learnedPositions?: boolean;
+}
+
+/**
+ * The `count` strongest off-diagonal entries of an attention map [N, N] (row = target column
+ * i, column = source column j) as edges j -> i (ties: lower row-major index first).
+ */
+export function strongestEdges(attention: ArrayLike<number>, n: number, count: number): LayoutEdge[] {
+  if (n < 2 || count <= 0) return [];
+  const adj = thresholdTopFraction(attention, n, Math.min(1, count / (n * (n - 1))));
+  const edges: LayoutEdge[] = [];
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (adj[i * n + j]) edges.push({ source: j, target: i, weight: attention[i * n + j] });
+  return edges;
 }
 
 /** The centre column of an area (for its grid, the middle cell). */
@@ -51,6 +67,26 @@ export function buildFigures(result: AnalysisResult, inputs: ReportInputs): Figu
   for (let t = 0; t < depth; t++) for (let k = 0; k < n * n; k++) meanMap[k] += activity.attention[t * n * n + k] / depth;
   const figs: Figure[] = [];
   const add = (name: string, caption: string, svg: string) => figs.push({ name, caption, svg });
+
+  const areaOf = new Float32Array(n);
+  geometry.areas.forEach((a, k) => areaOf.fill(k, a.start, a.end));
+  const edges = strongestEdges(meanMap, n, 2 * n);
+  const where = inputs.learnedPositions ? "their LEARNED positions (the checkpoint's positions tensor, not the initial layout)" : "their positions in the geometry";
+  const edgeText = `lines: the ${edges.length} strongest step-mean attention connections, arrow from source column to the column that reads it (darker and thicker = stronger)`;
+  const layoutOf = (title: string, categories: ArrayLike<number>, names: readonly string[], legendLabel: string) =>
+    columnLayout({
+      title,
+      positions: geometry.positions,
+      positionDim: geometry.positionDim,
+      categories,
+      categoryNames: names,
+      legendLabel,
+      edges,
+      arrows: true,
+      layers: areaOf,
+      note: inputs.learnedPositions ? "learned positions" : undefined,
+    });
+  add("column-layout", `Columns at ${where}, coloured by area; ${edgeText}.`, layoutOf("Column layout", areaOf, geometry.areas.map((a) => a.name), "area"));
 
   const columns = inputs.columns ?? [...new Set([centreColumn(geometry.areas[0]), centreColumn(geometry.areas[geometry.areas.length - 1])])];
   for (const c of columns) {
@@ -113,12 +149,41 @@ export function buildFigures(result: AnalysisResult, inputs: ReportInputs): Figu
   const cka = result.topography.cka_vs_distance;
   const mid = (e: number[]) => e.slice(0, -1).map((v, i) => (v + e[i + 1]) / 2);
   add("correlation-vs-distance", `Response correlation vs distance; smoothness index ${result.topography.smoothness_index.toFixed(3)}.`, lineChart({ title: "Response correlation vs distance", xLabel: "distance", yLabel: "mean Pearson r", series: [{ name: "r", x: mid(corr.edges), y: corr.meanCorrelation }] }));
+  const ws = result.topography.weight_similarity_vs_distance;
+  if (ws) {
+    // empty bins are left out, so that each line joins the bins that have pairs
+    const centres = mid(ws.edges);
+    const filled = ws.counts.flatMap((c, b) => (c > 0 ? [b] : []));
+    const curve = (name: string, y: number[]) => ({ name, x: filled.map((b) => centres[b]), y: filled.map((b) => y[b]) });
+    const neighbours =
+      ws.neighbours === null
+        ? `similarity to the nearest neighbours ${ws.neighbour_similarity.toFixed(3)}`
+        : `similarity to the ${ws.neighbours} nearest neighbours ${ws.neighbour_similarity.toFixed(3)} (1 minus the feature-consistency penalty with those neighbours)`;
+    add(
+      "weight-similarity-vs-distance",
+      `Cosine similarity of two columns' untied weights vs their distance, per weight matrix and mean; ${neighbours}. The feature-consistency penalty pulls neighbours' weights together, raising the curve at short distances.`,
+      lineChart({
+        title: "Weight similarity vs distance",
+        xLabel: "distance",
+        yLabel: "mean cosine similarity",
+        series: [
+          curve("mean", ws.meanCosine),
+          ...(ws.matrices.length > 1 ? ws.matrices.map((m) => curve(m.name.replace(/^sheet\./, "").replace(/\.weight$/, ""), m.meanCosine)) : []),
+        ],
+      }),
+    );
+  }
   add("cka-vs-distance", "Linear CKA of two columns' final-state features vs their distance: do untied columns agree on a feature space?", lineChart({ title: "Feature consistency (CKA) vs distance", xLabel: "distance", yLabel: "mean linear CKA", series: [{ name: "CKA", x: mid(cka.edges), y: cka.meanCKA }] }));
   const sel = result.topography.selectivity;
   if (sel) {
     const names = inputs.classNames ?? sel.dprime.map((_, c) => String(c));
     add("selectivity-maps", "Class selectivity d' of every column, one map per class.", sheetMaps({ title: "Class selectivity (d')", maps: sel.dprime.map((v, c) => ({ title: names[c], values: v })), layout, colormap: "diverging", colorbarLabel: "d'" }));
     add("preferred-class", `Preferred class (argmax d') of every column; Moran's I of max d' = ${sel.morans_i.observed.toFixed(3)} (null ${sel.morans_i.nullMean.toFixed(3)} +- ${sel.morans_i.nullStd.toFixed(3)}, z ${sel.morans_i.z.toFixed(1)}).`, sheetMap({ title: "Preferred class", values: Float32Array.from(sel.preferred), layout, colormap: "categorical", colorbarLabel: "class", categories: names }));
+    add(
+      "column-layout-class",
+      `Columns at ${where}, coloured by preferred class (argmax d'); ${edgeText}.`,
+      layoutOf("Column layout by preferred class", Float32Array.from(sel.preferred), names, "class"),
+    );
     add("max-dprime", "Strongest selectivity (max d') of every column.", sheetMap({ title: "Max d'", values: Float32Array.from(sel.max_dprime), layout, colormap: "viridis", colorbarLabel: "max d'" }));
   }
   add("in-degree", "In-degree of every column in the thresholded connectivity graph.", sheetMap({ title: "In-degree", values: Float32Array.from(result.graph.in_degree), layout, colormap: "viridis", colorbarLabel: "in-degree" }));
@@ -172,6 +237,9 @@ export async function writeReport(outDir: string, result: AnalysisResult, inputs
       ? ([["Moran's I of max d' (z)", `${result.topography.selectivity.morans_i.observed.toFixed(4)} (z ${result.topography.selectivity.morans_i.z.toFixed(1)})`]] as [string, string][])
       : []),
     ["mean Hoyer sparsity", result.topography.sparsity.mean_hoyer.toFixed(4)],
+    ...(result.topography.weight_similarity_vs_distance
+      ? ([["weight similarity to nearest neighbours (cosine)", result.topography.weight_similarity_vs_distance.neighbour_similarity.toFixed(4)]] as [string, string][])
+      : []),
   ];
   const steps = result.connectivity.per_step
     .map((s, i) => `<tr><td>${i + 1}</td><td>${s.wiring_cost_l1.toFixed(4)}</td><td>${s.mean_attention_distance.toFixed(4)}</td><td>${s.self_attention_mass.toFixed(4)}</td><td>${s.attention_entropy_normalized.toFixed(4)}</td></tr>`)

@@ -37,8 +37,11 @@ function checkPositiveInt(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
 }
 
-/** Range [lo, hi] of d_ij over pairs i<j (optionally overridden), and equal-width edges. */
-function distanceEdges(
+/**
+ * Equal-width distance bin edges shared by the distance-binned curves: `bins + 1` edges over the
+ * range [lo, hi] of d_ij over pairs i<j (or over `range` when given). Use with {@link binOf}.
+ */
+export function distanceEdges(
   distances: NumericArray,
   n: number,
   bins: number,
@@ -70,8 +73,8 @@ function distanceEdges(
   return edges;
 }
 
-/** Bin of distance v for equal-width edges; the last bin is closed on the right; -1 outside. */
-function binOf(v: number, edges: readonly number[]): number {
+/** Bin of distance v for equal-width edges (see {@link distanceEdges}); the last bin is closed on the right; -1 outside. */
+export function binOf(v: number, edges: readonly number[]): number {
   const bins = edges.length - 1;
   const lo = edges[0];
   const hi = edges[bins];

@@ -11,27 +11,47 @@ import { numpy as np } from "../engine/jax.ts";
 import type { Geometry } from "../geometry/index.ts";
 import { resolveSheetConfig, type SheetConfig } from "../model/config.ts";
 import type { SheetParams } from "../model/params.ts";
+import { leadingAxes } from "../model/sheet.ts";
 import { type ParamTree, treeToTensors } from "./param-tree.ts";
 import { expectTensor, readSafetensors, type SafetensorsFile, type TensorData, writeSafetensors } from "./safetensors.ts";
 
 /** The `format` value in a columnformer checkpoint's metadata. */
 export const CHECKPOINT_FORMAT = "columnformer";
 
-/** Shapes of every sheet tensor, keyed by state-dict name (prefix "sheet."). */
+/**
+ * Shapes of every sheet tensor, keyed by state-dict name (prefix "sheet.").
+ * Leading axes follow the weight sharing (see src/model/params.ts): [depth]
+ * for a stack, [N] for untied modules.
+ */
 export function sheetTensorShapes(config: SheetConfig): Record<string, number[]> {
-  const { num_columns: n, dim: d, qk_dim: qk, mlp_dim: m } = config;
+  const { num_columns: n, dim: d, mlp_dim: m } = config;
+  const qk = config.heads * config.qk_dim;
+  const norm = leadingAxes(config, config.untie_norm);
+  const attn = leadingAxes(config, config.untie_attn);
+  const mlp = leadingAxes(config, config.untie_mlp);
+  const shapes: Record<string, number[]> = {
+    "sheet.norm1.weight": [...norm, d],
+    "sheet.norm1.bias": [...norm, d],
+    "sheet.attn.q.weight": [...attn, qk, d],
+    "sheet.attn.q.bias": [...attn, qk],
+    "sheet.attn.k.weight": [...attn, qk, d],
+  };
+  if (config.value_proj) {
+    Object.assign(shapes, {
+      "sheet.attn.v.weight": [...attn, d, d],
+      "sheet.attn.v.bias": [...attn, d],
+      "sheet.attn.o.weight": [...attn, d, d],
+      "sheet.attn.o.bias": [...attn, d],
+    });
+  }
+  if (config.attn_bias) shapes["sheet.attn.attn_bias"] = [...leadingAxes(config, false), n, n];
   return {
-    "sheet.norm1.weight": [n, d],
-    "sheet.norm1.bias": [n, d],
-    "sheet.attn.q.weight": [n, qk, d],
-    "sheet.attn.q.bias": [n, qk],
-    "sheet.attn.k.weight": [n, qk, d],
-    "sheet.attn.attn_bias": [n, n],
-    "sheet.norm2.weight": [n, d],
-    "sheet.norm2.bias": [n, d],
-    "sheet.mlp.fc1.weight": [n, m, d],
-    "sheet.mlp.fc1.bias": [n, m],
-    "sheet.mlp.fc2.weight": [n, d, m],
+    ...shapes,
+    "sheet.norm2.weight": [...norm, d],
+    "sheet.norm2.bias": [...norm, d],
+    "sheet.mlp.fc1.weight": [...mlp, m, d],
+    "sheet.mlp.fc1.bias": [...mlp, m],
+    "sheet.mlp.fc2.weight": [...mlp, d, m],
   };
 }
 

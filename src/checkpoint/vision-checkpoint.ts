@@ -11,7 +11,7 @@ import type { SheetConfig } from "../model/config.ts";
 import { type VisionConfig, type VisionLayout, type VisionParams, visionLayout } from "../model/vision.ts";
 import type { AdamWState } from "../train/adamw.ts";
 import { visionConfigSchema } from "../train/config.ts";
-import { checkpointConfig, loadSheetCheckpoint, saveSheetCheckpoint, tensorsToTree } from "./checkpoint.ts";
+import { checkpointConfig, loadSheetCheckpoint, saveSheetCheckpoint, sheetTensorShapes, tensorsToTree } from "./checkpoint.ts";
 import { namedLeaves, type ParamTree, treeToTensors } from "./param-tree.ts";
 import { readSafetensors, type SafetensorsFile, writeSafetensors } from "./safetensors.ts";
 
@@ -25,6 +25,7 @@ export function visionTensorShapes(sheet: SheetConfig, vision: VisionConfig, lay
     mask_token: [d],
   };
   if (vision.learned_init_state) shapes.init_state = [sheet.num_columns, d];
+  if (sheet.learn_positions) shapes.positions = [sheet.num_columns, layout.positionDim];
   if (vision.task === "mim") {
     shapes["decoder.weight"] = [outCols, layout.patchDim, d];
     shapes["decoder.bias"] = [outCols, layout.patchDim];
@@ -34,6 +35,12 @@ export function visionTensorShapes(sheet: SheetConfig, vision: VisionConfig, lay
     shapes["head.bias"] = [vision.num_classes];
   }
   return shapes;
+}
+
+/** Trainable scalars of the whole vision model (sheet, front end and readout), from the config alone. */
+export function visionParameterCount(sheet: SheetConfig, vision: VisionConfig, layout: VisionLayout): number {
+  const shapes = { ...sheetTensorShapes(sheet), ...visionTensorShapes(sheet, vision, layout) };
+  return Object.values(shapes).reduce((total, shape) => total + shape.reduce((a, b) => a * b, 1), 0);
 }
 
 /** A loaded vision checkpoint. */

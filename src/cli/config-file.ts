@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import YAML from "yaml";
 
-/** Parse a JSON (.json) or YAML (.yaml/.yml) file into a plain value. */
+/** Parse a JSON (.json) or YAML (.yaml/.yml; anchors and `<<` merge keys allowed) file into a plain value. */
 export async function readConfigFile(path: string): Promise<unknown> {
   let text: string;
   try {
@@ -12,7 +12,7 @@ export async function readConfigFile(path: string): Promise<unknown> {
     throw new Error(code === "ENOENT" ? `config file not found: ${path}` : `cannot read config file ${path}: ${(e as Error).message}`);
   }
   try {
-    return /\.ya?ml$/i.test(path) ? YAML.parse(text) : JSON.parse(text);
+    return /\.ya?ml$/i.test(path) ? YAML.parse(text, { merge: true }) : JSON.parse(text);
   } catch (e) {
     throw new Error(`config file ${path} is not valid ${/\.ya?ml$/i.test(path) ? "YAML" : "JSON"}: ${(e as Error).message.split("\n")[0]}`);
   }

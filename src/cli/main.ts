@@ -8,6 +8,8 @@ import { registerTrain } from "./commands/train.ts";
 import { registerEval } from "./commands/eval.ts";
 import { registerAnalyze } from "./commands/analyze.ts";
 import { registerProbe } from "./commands/probe.ts";
+import { registerSweep } from "./commands/sweep.ts";
+import { registerCompare } from "./commands/compare.ts";
 
 const program = new Command()
   .name("columnformer")
@@ -22,6 +24,8 @@ registerTrain(program);
 registerEval(program);
 registerProbe(program);
 registerAnalyze(program);
+registerSweep(program);
+registerCompare(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,10 +1,13 @@
 /**
- * Single-head column attention: how columns communicate.
+ * Column attention: how columns communicate.
  *
- * Each column has its own query (with bias) and key (no bias, so a column
- * whose state is zero gets no attention) projections. The value is the
- * normed input itself: no value or output projection. A learned N x N
- * attention bias adds a per-connection prior (initialised local in space).
+ * Queries (with bias) and keys (no bias, so a column whose state is zero gets
+ * no attention) are column linear maps, per column when untied. By default
+ * (a Columnformer) there is one head and the value is the normed input itself,
+ * with no value or output projection; `value_proj` adds both (a transformer's),
+ * and `heads` splits the scores into heads, each mixing D / heads of the value
+ * features. A learned N x N attention bias adds a per-connection prior
+ * (initialised local in space), shared by the heads.
  */
 import { nn, numpy as np } from "../engine/jax.ts";
 import { splitKey } from "../engine/prng.ts";
@@ -16,37 +19,66 @@ export function localAttentionBias(distances: Float32Array, sigma: number): Floa
   return distances.map((d) => Math.max(-(d * d) / (2 * sigma * sigma), -8));
 }
 
-/** Initialise q [N, qk, D] (+bias), k [N, qk, D] and the attention bias [N, N]. Consumes `key`. */
-export function initColumnAttention(
-  key: np.Array,
-  numColumns: number,
-  dim: number,
-  qkDim: number,
-  attnBias: Float32Array,
-): ColumnAttentionParams {
-  const [kq, kk] = splitKey(key, 2);
-  const q = initColumnLinear(kq, numColumns, dim, qkDim, true);
-  const k = initColumnLinear(kk, numColumns, dim, qkDim, false);
-  return {
-    q: { weight: q.weight, bias: q.bias! },
-    k: { weight: k.weight },
-    attn_bias: np.array(attnBias).reshape([numColumns, numColumns]),
-  };
+/** Shape of the attention projections. */
+export interface AttentionShape {
+  dim: number;
+  /** Query/key width per head. */
+  qkDim: number;
+  heads: number;
+  /** Value and output projections. */
+  valueProj: boolean;
 }
 
 /**
- * Consumes `p` and `h`. h: [batch, N, D] (the normed states, also the values).
- * Returns out [batch, N, D] and attn [batch, N, N] (row i: where column i reads from; rows sum to 1).
+ * Initialise q, k [...lead, heads*qk, D] (q with bias) and, with value_proj,
+ * v and o [...lead, D, D] with biases. The attention bias is the sheet's
+ * business (it is N x N whatever the tying). Consumes `key`.
+ */
+export function initColumnAttention(key: np.Array, lead: number[], shape: AttentionShape): Omit<ColumnAttentionParams, "attn_bias"> {
+  const { dim, qkDim, heads, valueProj } = shape;
+  const [kq, kk, kv, ko] = splitKey(key, valueProj ? 4 : 2);
+  const q = initColumnLinear(kq, lead, dim, heads * qkDim, true);
+  const k = initColumnLinear(kk, lead, dim, heads * qkDim, false);
+  const params: Omit<ColumnAttentionParams, "attn_bias"> = { q: { weight: q.weight, bias: q.bias! }, k: { weight: k.weight } };
+  if (valueProj) {
+    const v = initColumnLinear(kv, lead, dim, dim, true);
+    const o = initColumnLinear(ko, lead, dim, dim, true);
+    params.v = { weight: v.weight, bias: v.bias! };
+    params.o = { weight: o.weight, bias: o.bias! };
+  }
+  return params;
+}
+
+/**
+ * Consumes `p` and `h`. h: [batch, N, D] (the normed states).
+ * Returns out [batch, N, D] and attn [batch, N, N] (row i: where column i
+ * reads from, averaged over heads; rows sum to 1).
  */
 export function columnAttention(
   p: ColumnAttentionParams,
   h: np.Array,
   scale: number,
+  heads = 1,
 ): { out: np.Array; attn: np.Array } {
-  const q = columnLinear(p.q, h.ref); // [batch, N, qk]
-  const k = columnLinear(p.k, h.ref); // [batch, N, qk]
-  const scores = np.matmul(q, k.transpose([0, 2, 1])).mul(scale).add(p.attn_bias); // [batch, N, N]
-  const attn = nn.softmax(scores, -1);
-  const out = np.matmul(attn.ref, h); // [batch, N, D]
+  const q = columnLinear(p.q, h.ref); // [batch, N, heads*qk]
+  const k = columnLinear(p.k, h.ref); // [batch, N, heads*qk]
+  const v = p.v ? columnLinear(p.v, h) : h; // [batch, N, D]
+  let out: np.Array;
+  let attn: np.Array;
+  if (heads === 1) {
+    let scores = np.matmul(q, k.transpose([0, 2, 1])).mul(scale); // [batch, N, N]
+    if (p.attn_bias) scores = scores.add(p.attn_bias);
+    attn = nn.softmax(scores, -1);
+    out = np.matmul(attn.ref, v); // [batch, N, D]
+  } else {
+    const [b, n, d] = v.shape;
+    const perHead = (t: np.Array): np.Array => t.reshape([b, n, heads, -1]).transpose([0, 2, 1, 3]); // [batch, heads, N, width]
+    let scores = np.matmul(perHead(q), perHead(k).transpose([0, 1, 3, 2])).mul(scale); // [batch, heads, N, N]
+    if (p.attn_bias) scores = scores.add(p.attn_bias);
+    const a = nn.softmax(scores, -1);
+    out = np.matmul(a.ref, perHead(v)).transpose([0, 2, 1, 3]).reshape([b, n, d]); // [batch, N, D]
+    attn = a.mean(1);
+  }
+  if (p.o) out = columnLinear(p.o, out);
   return { out, attn };
 }

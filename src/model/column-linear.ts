@@ -1,28 +1,29 @@
 /**
- * Per-column linear map: every column n has its own weight W[n] and bias b[n].
- *   y[b, n, :] = W[n] x[b, n, :] + b[n]
+ * Column linear map. Untied, every column n has its own weight and bias:
+ *   y[b, n, :] = W[n] x[b, n, :] + b[n]          W: [N, out, in], b: [N, out]
+ * Tied, all columns share one (a transformer's linear layer):
+ *   y[b, n, :] = W x[b, n, :] + b                W: [out, in],    b: [out]
  */
 import { numpy as np, random } from "../engine/jax.ts";
 import type { ColumnLinearParams } from "./params.ts";
 
 /**
- * Initialise a per-column linear map, weight U(-in^-1/2, in^-1/2) [N, out, in],
- * bias zeros [N, out] when `bias` is true. Consumes `key`.
+ * Initialise a column linear map, weight U(-in^-1/2, in^-1/2) of shape
+ * [...lead, out, in], bias zeros [...lead, out] when `bias` is true. `lead` is
+ * [N] for one map per column, [] for a shared map, [depth, N] / [depth] for a
+ * stack of blocks. Consumes `key`.
  */
-export function initColumnLinear(
-  key: np.Array,
-  numColumns: number,
-  inDim: number,
-  outDim: number,
-  bias: boolean,
-): ColumnLinearParams {
+export function initColumnLinear(key: np.Array, lead: number[], inDim: number, outDim: number, bias: boolean): ColumnLinearParams {
   const bound = inDim ** -0.5;
-  const weight = random.uniform(key, [numColumns, outDim, inDim], { minval: -bound, maxval: bound });
-  return bias ? { weight, bias: np.zeros([numColumns, outDim]) } : { weight };
+  const weight = random.uniform(key, [...lead, outDim, inDim], { minval: -bound, maxval: bound });
+  return bias ? { weight, bias: np.zeros([...lead, outDim]) } : { weight };
 }
 
-/** Apply a per-column linear map. Consumes `p` and `x`. x: [batch, N, in] -> [batch, N, out]. */
+/**
+ * Apply a column linear map, untied (weight [N, out, in]) or tied (weight [out, in]).
+ * Consumes `p` and `x`. x: [batch, N, in] -> [batch, N, out].
+ */
 export function columnLinear(p: ColumnLinearParams, x: np.Array): np.Array {
-  const y = np.einsum("bni,noi->bno", x, p.weight);
+  const y = p.weight.ndim === 3 ? np.einsum("bni,noi->bno", x, p.weight) : np.matmul(x, p.weight.transpose());
   return p.bias ? y.add(p.bias) : y;
 }

@@ -1,13 +1,14 @@
 /**
- * Per-column LayerNorm: normalise each column's state over its D features,
- * then apply that column's own affine weight and bias.
+ * Column LayerNorm: normalise each column's state over its D features, then
+ * apply an affine weight and bias, the column's own ([N, D], untied) or one
+ * shared by all columns ([D], tied).
  */
 import { numpy as np } from "../engine/jax.ts";
 import type { ColumnLayerNormParams } from "./params.ts";
 
-/** Weight ones, bias zeros, both [N, D]. */
-export function initColumnLayerNorm(numColumns: number, dim: number): ColumnLayerNormParams {
-  return { weight: np.ones([numColumns, dim]), bias: np.zeros([numColumns, dim]) };
+/** Weight ones, bias zeros, both [...lead, D] (lead: [N] untied, [] tied, with [depth] in front for a stack). */
+export function initColumnLayerNorm(lead: number[], dim: number): ColumnLayerNormParams {
+  return { weight: np.ones([...lead, dim]), bias: np.zeros([...lead, dim]) };
 }
 
 /** Consumes `p` and `x`. x: [batch, N, D] -> [batch, N, D]. */

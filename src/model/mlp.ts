@@ -1,5 +1,5 @@
 /**
- * Per-column MLP: the computation inside a column.
+ * Column MLP: the computation inside a column.
  *   fc1 (D -> mlp_dim, bias) -> GELU (exact, erf) -> fc2 (mlp_dim -> D, no bias)
  */
 import { nn, numpy as np } from "../engine/jax.ts";
@@ -7,11 +7,11 @@ import { splitKey } from "../engine/prng.ts";
 import { columnLinear, initColumnLinear } from "./column-linear.ts";
 import type { ColumnMlpParams } from "./params.ts";
 
-/** Consumes `key`. */
-export function initColumnMlp(key: np.Array, numColumns: number, dim: number, mlpDim: number): ColumnMlpParams {
+/** `lead`: [N] untied, [] tied (see initColumnLinear). Consumes `key`. */
+export function initColumnMlp(key: np.Array, lead: number[], dim: number, mlpDim: number): ColumnMlpParams {
   const [k1, k2] = splitKey(key, 2);
-  const fc1 = initColumnLinear(k1, numColumns, dim, mlpDim, true);
-  const fc2 = initColumnLinear(k2, numColumns, mlpDim, dim, false);
+  const fc1 = initColumnLinear(k1, lead, dim, mlpDim, true);
+  const fc2 = initColumnLinear(k2, lead, mlpDim, dim, false);
   return { fc1: { weight: fc1.weight, bias: fc1.bias! }, fc2: { weight: fc2.weight } };
 }
 

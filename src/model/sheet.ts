@@ -5,6 +5,11 @@
  *
  *   h = norm1(x);  a, A = attn(h);  x = x + a   (x = a without skip_attn)
  *   x = x + mlp(norm2(x))
+ *
+ * The same code is a transformer when the switches are flipped: tie the norms,
+ * attention and MLP across columns (`untie_* = false`), give every step its
+ * own block (`recurrent = false`), add value/output projections and heads.
+ * Each switch works alone, so each difference between the two can be tested.
  */
 import { numpy as np, random, tree } from "../engine/jax.ts";
 import { splitKey } from "../engine/prng.ts";
@@ -15,6 +20,11 @@ import { columnLayerNorm, initColumnLayerNorm } from "./layer-norm.ts";
 import { columnMlp, initColumnMlp } from "./mlp.ts";
 import type { SheetParams } from "./params.ts";
 
+/** Leading axes of a module's leaves: [depth] for a stack, then [N] when untied (see params.ts). */
+export function leadingAxes(config: SheetConfig, untied: boolean): number[] {
+  return [...(config.recurrent ? [] : [config.depth]), ...(untied ? [config.num_columns] : [])];
+}
+
 /** Randomly initialise the sheet's parameters; the same seed gives identical parameters. */
 export function initSheet(config: SheetConfig, geometry: Geometry, seed: number): SheetParams {
   return initSheetFromKey(config, geometry, random.key(seed));
@@ -22,37 +32,53 @@ export function initSheet(config: SheetConfig, geometry: Geometry, seed: number)
 
 /** Like initSheet, from a PRNG key (consumed). */
 export function initSheetFromKey(config: SheetConfig, geometry: Geometry, key: np.Array): SheetParams {
-  const { num_columns: n, dim, qk_dim, mlp_dim } = config;
+  const { num_columns: n, dim, qk_dim, heads, mlp_dim } = config;
   if (geometry.numColumns !== n) {
     throw new Error(`initSheet: config has ${n} columns but the geometry has ${geometry.numColumns}`);
   }
-  const attnBias =
-    config.attn_bias_init === "local"
-      ? localAttentionBias(geometry.distances, config.attn_bias_sigma)
-      : new Float32Array(n * n);
   const [kAttn, kMlp] = splitKey(key, 2);
+  const attn: SheetParams["attn"] = initColumnAttention(kAttn, leadingAxes(config, config.untie_attn), {
+    dim,
+    qkDim: qk_dim,
+    heads,
+    valueProj: config.value_proj,
+  });
+  if (config.attn_bias) {
+    const prior = config.attn_bias_init === "local" ? localAttentionBias(geometry.distances, config.attn_bias_sigma) : new Float32Array(n * n);
+    const blocks = config.recurrent ? 1 : config.depth;
+    const tiled = new Float32Array(blocks * n * n);
+    for (let b = 0; b < blocks; b++) tiled.set(prior, b * n * n);
+    attn.attn_bias = np.array(tiled).reshape([...leadingAxes(config, false), n, n]);
+  }
   return {
-    norm1: initColumnLayerNorm(n, dim),
-    attn: initColumnAttention(kAttn, n, dim, qk_dim, attnBias),
-    norm2: initColumnLayerNorm(n, dim),
-    mlp: initColumnMlp(kMlp, n, dim, mlp_dim),
+    norm1: initColumnLayerNorm(leadingAxes(config, config.untie_norm), dim),
+    attn,
+    norm2: initColumnLayerNorm(leadingAxes(config, config.untie_norm), dim),
+    mlp: initColumnMlp(kMlp, leadingAxes(config, config.untie_mlp), dim, mlp_dim),
   };
 }
 
+/** The block used at `step`: the one block of a recurrent sheet, or block `step` of a stack. Borrows `params`. */
+export function blockAt(params: SheetParams, step: number, config: SheetConfig): SheetParams {
+  if (config.recurrent) return tree.ref(params);
+  const [leaves, def] = tree.flatten(params as unknown as tree.JsTree<np.Array>);
+  return tree.unflatten(def, leaves.map((leaf) => leaf.ref.slice(step))) as unknown as SheetParams;
+}
+
 /**
- * One recurrent step of the sheet. Consumes `p` and `x`.
+ * One step of the sheet with one block's parameters (see blockAt). Consumes `p` and `x`.
  * x: [batch, N, D] -> x: [batch, N, D], attn: [batch, N, N].
  */
 export function sheetStep(p: SheetParams, x: np.Array, config: SheetConfig): { x: np.Array; attn: np.Array } {
   const h = columnLayerNorm(p.norm1, x.ref, config.norm_eps);
-  const { out, attn } = columnAttention(p.attn, h, config.attn_scale);
+  const { out, attn } = columnAttention(p.attn, h, config.attn_scale, config.heads);
   let y = config.skip_attn ? x.add(out) : (x.dispose(), out);
   y = y.ref.add(columnMlp(p.mlp, columnLayerNorm(p.norm2, y, config.norm_eps)));
   return { x: y, attn };
 }
 
 /**
- * Apply the sheet for `config.depth` recurrent steps. Consumes `params` and `x`.
+ * Apply the sheet for `config.depth` steps. Consumes `params` and `x`.
  * x: [batch, N, D] (initial column states) -> x: [batch, N, D] (final states),
  * attn: [batch, depth, N, N] (the attention map of every step).
  */
@@ -63,7 +89,7 @@ export function sheetApply(
 ): { x: np.Array; attn: np.Array } {
   const maps: np.Array[] = [];
   for (let step = 0; step < config.depth; step++) {
-    const out = sheetStep(tree.ref(params), x, config);
+    const out = sheetStep(blockAt(params, step, config), x, config);
     x = out.x;
     maps.push(out.attn);
   }

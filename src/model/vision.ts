@@ -1,13 +1,13 @@
 /**
  * The vision Columnformer: images enter the sheet's INPUT AREA as patch
- * embeddings, the sheet runs for `depth` recurrent steps, and readouts leave
+ * embeddings, the sheet runs for `depth` steps, and readouts leave
  * from the OUTPUT AREA. On a multi-area geometry (e.g. stacked areas
  * [7, 7, 7]) input enters area 0 and the readout leaves the last area, so
  * everything between must be routed by attention.
  *
  *   patches [B, P, p*p*C] --patch_embed (shared)--> input-area states [B, P, D]
  *   (masked patches -> learned mask token, MIM only)
- *   x0 [B, N, D] = input states in the input area, 0 elsewhere (+ learned init state)
+ *   x0 [B, N, D] = input states in the input area, 0 elsewhere (+ learned init state = position embedding)
  *   sheet x depth (input added again at every step when inject = "every")
  *   output-area states [B, P_out, D] -> MIM decoder (per column) or classification head
  */
@@ -18,7 +18,7 @@ import { columnLinear, initColumnLinear } from "./column-linear.ts";
 import type { SheetConfig } from "./config.ts";
 import type { SheetParams } from "./params.ts";
 import { patchify } from "./patches.ts";
-import { initSheetFromKey, sheetStep } from "./sheet.ts";
+import { blockAt, initSheetFromKey, sheetStep } from "./sheet.ts";
 
 /** Configuration of the image front end and readouts. */
 export interface VisionConfig {
@@ -31,8 +31,13 @@ export interface VisionConfig {
   output_area: string | null;
   /** Inject the input at the first step only, or add it again at every step. */
   inject: "first" | "every";
-  /** A learned initial state for every column (zeros at init) instead of zeros. */
+  /**
+   * A learned initial state for every column, added to the input at the first
+   * step: a transformer's learned position embedding.
+   */
   learned_init_state: boolean;
+  /** Standard deviation of the learned initial state at init (0: zeros; 0.02 as ViT's position embedding). */
+  init_state_std: number;
   task: "mim" | "classify";
   /** Classes (classification only). */
   num_classes: number;
@@ -49,6 +54,8 @@ export interface VisionParams {
   /** Learned initial column states [N, D] (when learned_init_state). */
   init_state?: np.Array;
   sheet: SheetParams;
+  /** Learned column positions [N, k] (sheet.learn_positions; used by the wiring cost, not the forward pass). */
+  positions?: np.Array;
   /** MIM: per-output-column linear decoder to its patch's pixels: weight [P, p*p*C, D], bias [P, p*p*C]. */
   decoder?: { weight: np.Array; bias: np.Array };
   /** Classification: optional spatial pooling logits [classes, P_out], then weight [classes, D], bias [classes]. */
@@ -63,6 +70,8 @@ export interface VisionLayout {
   grid: number;
   numPatches: number;
   patchDim: number;
+  /** Coordinates per column position (the shape of learned positions: [N, positionDim]). */
+  positionDim: number;
 }
 
 /** Check the vision config against the geometry and resolve the input and output areas. */
@@ -74,18 +83,21 @@ export function visionLayout(vision: VisionConfig, geometry: Geometry): VisionLa
   const grid = size / p;
   const inputArea = vision.input_area ? areaByName(geometry, vision.input_area) : geometry.areas[0];
   const outputArea = vision.output_area ? areaByName(geometry, vision.output_area) : geometry.areas[geometry.areas.length - 1];
+  // An area with a grid must match the patch grid; an area without one (e.g. on a sphere)
+  // takes patch i at its column i, so it needs exactly one column per patch.
   const needGrid = (area: Area, role: string): void => {
     const g = area.grid;
-    if (!g || g[0] !== grid || g[1] !== grid) {
+    const columns = area.end - area.start;
+    if (g ? g[0] !== grid || g[1] !== grid : columns !== grid * grid) {
       throw new Error(
-        `${role} area "${area.name}" is ${g ? `a ${g[0]}x${g[1]} grid` : "not a grid"} but ${size} px images with ` +
-          `${p} px patches make a ${grid}x${grid} patch grid; change the geometry, image_size or patch_size`,
+        `${role} area "${area.name}" is ${g ? `a ${g[0]}x${g[1]} grid` : `${columns} columns without a grid`} but ${size} px images with ` +
+          `${p} px patches make a ${grid}x${grid} patch grid (${grid * grid} patches); change the geometry, image_size or patch_size`,
       );
     }
   };
   needGrid(inputArea, "input");
   if (vision.task === "mim") needGrid(outputArea, "output");
-  return { inputArea, outputArea, grid, numPatches: grid * grid, patchDim: p * p * channels };
+  return { inputArea, outputArea, grid, numPatches: grid * grid, patchDim: p * p * channels, positionDim: geometry.positionDim };
 }
 
 /** Initialise all vision-model parameters; the same seed gives identical parameters. */
@@ -93,6 +105,8 @@ export function initVision(sheetConfig: SheetConfig, vision: VisionConfig, geome
   const layout = visionLayout(vision, geometry);
   const { dim, num_columns: n } = sheetConfig;
   const [kSheet, kEmbed, kMask, kHead] = splitKey(random.key(seed), 4);
+  // a separate stream, so turning the learned initial state on leaves every other parameter as it was
+  const kInit = random.key(seed + 1_000_003);
   const bound = layout.patchDim ** -0.5;
   const params: VisionParams = {
     patch_embed: {
@@ -102,10 +116,15 @@ export function initVision(sheetConfig: SheetConfig, vision: VisionConfig, geome
     mask_token: random.normal(kMask, [dim]).mul(0.02),
     sheet: initSheetFromKey(sheetConfig, geometry, kSheet),
   };
-  if (vision.learned_init_state) params.init_state = np.zeros([n, dim]);
+  if (sheetConfig.learn_positions) {
+    params.positions = np.array(new Float32Array(geometry.positions)).reshape([n, geometry.positionDim]);
+  }
+  if (vision.learned_init_state) {
+    params.init_state = vision.init_state_std > 0 ? random.normal(kInit, [n, dim]).mul(vision.init_state_std) : np.zeros([n, dim]);
+  }
   const outCols = layout.outputArea.end - layout.outputArea.start;
   if (vision.task === "mim") {
-    const dec = initColumnLinear(kHead, outCols, dim, layout.patchDim, true);
+    const dec = initColumnLinear(kHead, [outCols], dim, layout.patchDim, true);
     params.decoder = { weight: dec.weight, bias: dec.bias! };
   } else {
     const hb = dim ** -0.5;
@@ -155,7 +174,7 @@ export function visionEncode(
   const maps: np.Array[] = [];
   for (let step = 0; step < sheet.depth; step++) {
     if (step > 0 && vision.inject === "every") x = x.add(drive.ref);
-    const r = sheetStep(tree.ref(params.sheet), x, sheet);
+    const r = sheetStep(blockAt(params.sheet, step, sheet), x, sheet);
     x = r.x;
     maps.push(r.attn);
   }

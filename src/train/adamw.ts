@@ -86,6 +86,8 @@ export function adamwInit<T extends object>(params: T): AdamWState<T> {
  * @param lr learning rate for this step (e.g. `schedule(state.step)`); passed to
  *   the compiled update as a traced scalar, so changing it does not recompile.
  * @param decayMask true where weight decay applies (see {@link decayMaskFor}).
+ * @param lrScale optional per-leaf multiplier of `lr` (same structure as params; default 1),
+ *   e.g. a faster rate for learned positions (see {@link mapParamLeaves}).
  */
 export function adamwUpdate<T extends object>(
   params: T,
@@ -94,6 +96,7 @@ export function adamwUpdate<T extends object>(
   lr: number,
   cfg: AdamWConfig,
   decayMask: DecayMask,
+  lrScale?: LeafTree<number>,
 ): { params: T; state: AdamWState<T> } {
   validateConfig(cfg);
   if (!Number.isFinite(lr)) throw new RangeError(`adamwUpdate: lr must be finite, got ${lr}`);
@@ -109,7 +112,15 @@ export function adamwUpdate<T extends object>(
   const t = state.step + 1;
   const bc1 = 1 - cfg.beta1 ** t;
   const bc2 = 1 - cfg.beta2 ** t;
-  const update = compiledUpdate(cfg, mask as boolean[]);
+  let scales: number[] = p.map(() => 1);
+  if (lrScale !== undefined) {
+    const [flat, scaleDef] = tree.flatten<number>(lrScale as tree.JsTree<number>);
+    if (!scaleDef.equals(def) || flat.some((x) => typeof x !== "number")) {
+      throw new TypeError("adamwUpdate: lrScale must have the structure of params with number leaves");
+    }
+    scales = flat;
+  }
+  const update = compiledUpdate(cfg, mask as boolean[], scales);
   const [p2, m2, v2] = update(p, g, m, v, lr, bc1, bc2);
   const rebuild = (xs: np.Array[]) => tree.unflatten(def, xs) as T;
   return { params: rebuild(p2), state: { step: t, mu: rebuild(m2), nu: rebuild(v2) } };
@@ -117,38 +128,47 @@ export function adamwUpdate<T extends object>(
 
 /**
  * Default "no weight decay" rule: true (exclude from decay) when the parameter
- * has ndim <= 1, or its last path segment is "bias" or "attn_bias", or any path
+ * has ndim <= 1, or its last path segment is "bias", "attn_bias" or "positions" (decay
+ * would pull learned positions to the origin), or any path
  * segment starts with "norm". Paths are dot-joined keys, e.g. "sheet.attn.attn_bias".
  */
 export function defaultNoDecay(path: string, shape: readonly number[]): boolean {
   if (shape.length <= 1) return true;
   const segments = path.split(".");
   const last = segments[segments.length - 1];
-  if (last === "bias" || last === "attn_bias") return true;
+  if (last === "bias" || last === "attn_bias" || last === "positions") return true;
   return segments.some((s) => s.startsWith("norm"));
 }
 
+/** A tree of the parameters' structure with leaves of type T. */
+export type LeafTree<T> = T | LeafTree<T>[] | { [key: string]: LeafTree<T> };
+
 /**
- * Weight-decay mask for `params`: a tree of the same structure whose leaf is
- * true where decay applies, i.e. `!noDecay(path, shape)`. Paths are dot-joined
- * keys (JS-array children use their index). Borrows `params`.
+ * A tree of the structure of `params` whose leaf is `fn(path, shape)` for the
+ * parameter there. Paths are dot-joined keys (JS-array children use their
+ * index). Borrows `params`.
  */
+export function mapParamLeaves<T>(params: object, fn: (path: string, shape: number[]) => T, what: string): LeafTree<T> {
+  const walk = (node: unknown, path: string): LeafTree<T> => {
+    if (node instanceof np.Array) return fn(path, [...node.shape]);
+    const join = (key: string | number) => (path === "" ? String(key) : `${path}.${key}`);
+    if (Array.isArray(node)) return node.map((child: unknown, i) => walk(child, join(i)));
+    if (isPlainObject(node)) {
+      const out: { [key: string]: LeafTree<T> } = {};
+      for (const [key, child] of Object.entries(node)) out[key] = walk(child, join(key));
+      return out;
+    }
+    throw new TypeError(`${what}: leaf at "${path}" is not a jax-js Array`);
+  };
+  return walk(params, "");
+}
+
+/** Weight-decay mask for `params`: true where decay applies, i.e. `!noDecay(path, shape)`. Borrows `params`. */
 export function decayMaskFor(
   params: object,
   noDecay: (path: string, shape: number[]) => boolean = defaultNoDecay,
 ): DecayMask {
-  const walk = (node: unknown, path: string): DecayMask => {
-    if (node instanceof np.Array) return !noDecay(path, [...node.shape]);
-    const join = (key: string | number) => (path === "" ? String(key) : `${path}.${key}`);
-    if (Array.isArray(node)) return node.map((child: unknown, i) => walk(child, join(i)));
-    if (isPlainObject(node)) {
-      const out: { [key: string]: DecayMask } = {};
-      for (const [key, child] of Object.entries(node)) out[key] = walk(child, join(key));
-      return out;
-    }
-    throw new TypeError(`decayMaskFor: leaf at "${path}" is not a jax-js Array`);
-  };
-  return walk(params, "");
+  return mapParamLeaves(params, (path, shape) => !noDecay(path, shape), "decayMaskFor") as DecayMask;
 }
 
 // ---------------------------------------------------------------------------
@@ -187,9 +207,9 @@ export function adamwCompileCount(): number {
 }
 
 /** Jitted flat-list update for a config and mask (cached; jit itself caches per shapes). */
-function compiledUpdate(cfg: AdamWConfig, mask: boolean[]): CompiledUpdate {
+function compiledUpdate(cfg: AdamWConfig, mask: boolean[], scales: number[]): CompiledUpdate {
   const { beta1: b1, beta2: b2, eps, weight_decay: wd } = cfg;
-  const key = `${b1}|${b2}|${eps}|${wd}|${mask.map((b) => (b ? 1 : 0)).join("")}`;
+  const key = `${b1}|${b2}|${eps}|${wd}|${mask.map((b) => (b ? 1 : 0)).join("")}|${scales.join(",")}`;
   let fn = updateCache.get(key);
   if (!fn) {
     const flat: FlatUpdate = (p, g, m, v, lr, bc1, bc2) => {
@@ -206,7 +226,8 @@ function compiledUpdate(cfg: AdamWConfig, mask: boolean[]): CompiledUpdate {
         const vi = v[i].mul(b2).add(gi.ref.mul(gi).mul(1 - b2));
         const mhat = mi.ref.div(bc1.ref);
         const vhat = vi.ref.div(bc2.ref);
-        const step = mhat.div(np.sqrt(vhat).add(eps)).mul(lr.ref);
+        let step = mhat.div(np.sqrt(vhat).add(eps)).mul(lr.ref);
+        if (scales[i] !== 1) step = step.mul(scales[i]);
         pOut.push(pi.sub(step));
         mOut.push(mi);
         vOut.push(vi);

@@ -19,9 +19,23 @@ export const visionConfigSchema = z
     output_area: z.string().nullable().default(null),
     inject: z.enum(["first", "every"]).default("first"),
     learned_init_state: z.boolean().default(false),
+    init_state_std: z.number().nonnegative().default(0),
     task: z.enum(["mim", "classify"]).default("mim"),
     num_classes: positiveInt.default(10),
     pool: z.enum(["avg", "spatial"]).default("avg"),
+  })
+  .strict();
+
+/**
+ * How a penalty's coefficient changes over training: `constant`; `warmup`
+ * (linear from 0 over warmup_fraction of the steps, then constant); `cosine`
+ * (the same warm-up, then cosine decay to final_fraction of the coefficient).
+ */
+export const penaltyScheduleSchema = z
+  .object({
+    kind: z.enum(["constant", "warmup", "cosine"]).default("constant"),
+    warmup_fraction: z.number().min(0).max(1).default(0.1),
+    final_fraction: z.number().min(0).max(1).default(0),
   })
   .strict();
 
@@ -32,6 +46,29 @@ export const wiringConfigSchema = z
     lambda: z.number().nonnegative().default(0),
     p: z.number().positive().default(1),
     sigma: z.number().positive().default(2),
+    schedule: penaltyScheduleSchema.default(penaltyScheduleSchema.parse({})),
+  })
+  .strict();
+
+/** Feature-consistency penalty (src/objectives/feature-consistency.ts); coef 0 turns it off. */
+export const consistencyConfigSchema = z
+  .object({
+    coef: z.number().nonnegative().default(0),
+    /** Each column is pulled towards its this many nearest columns. */
+    neighbours: positiveInt.default(4),
+    schedule: penaltyScheduleSchema.default(penaltyScheduleSchema.parse({})),
+  })
+  .strict();
+
+/** Training of learned column positions (sheet.learn_positions; src/geometry/learned.ts). */
+export const positionsConfigSchema = z
+  .object({
+    /** Learning rate of the positions relative to optim.lr. */
+    lr_scale: z.number().positive().default(10),
+    /** Weight of the repulsion that keeps columns apart. */
+    repulsion: z.number().nonnegative().default(1),
+    /** Spacing below which columns repel; null: half the geometry's median nearest-neighbour distance. */
+    min_spacing: z.number().positive().nullable().default(null),
   })
   .strict();
 
@@ -56,6 +93,8 @@ export const trainConfigSchema = z
     vision: visionConfigSchema.default(visionConfigSchema.parse({})),
     data: dataSpecSchema.default({ kind: "mnist" }),
     wiring: wiringConfigSchema.default(wiringConfigSchema.parse({})),
+    consistency: consistencyConfigSchema.default(consistencyConfigSchema.parse({})),
+    positions: positionsConfigSchema.default(positionsConfigSchema.parse({})),
     optim: optimConfigSchema.default(optimConfigSchema.parse({})),
     /** Fraction of patches masked per image (MIM). */
     mask_ratio: z.number().gt(0).lt(1).default(0.75),
@@ -88,9 +127,14 @@ export function parseTrainConfig(value: unknown): TrainConfig {
   return parsed.data;
 }
 
-/** Deep-merge plain objects (arrays and scalars replace). */
+/**
+ * Deep-merge plain objects (arrays and scalars replace). An object with a
+ * different `kind` (another geometry, data set, ...) replaces the old one
+ * whole, since their other fields do not mix.
+ */
 export function mergeConfig(base: unknown, override: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(override)) return override === undefined ? base : override;
+  if ("kind" in override && override.kind !== base.kind) return override;
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(override)) out[k] = mergeConfig(base[k], v);
   return out;

@@ -19,7 +19,7 @@ export interface EvalResult {
   /** Classification: top-1 accuracy. */
   accuracy?: number;
   classification_loss?: number;
-  /** Wiring cost of the attention on these images (lambda applied; 0 when off). */
+  /** Wiring cost of the attention on these images (the configured form, lambda 1). */
   wiring_cost?: number;
 }
 
@@ -40,7 +40,7 @@ export async function evaluate(
   let index = 0;
   for await (const host of heldOutBatches(session, ds, limit, stats)) {
     const batch = toDevice(session, host, maskSeed(session.config.seed, EVAL_MASK, index++));
-    const [total, parts] = session.evalStep(tree.ref(params), batch, session.distances.ref);
+    const [total, parts] = session.evalStep(tree.ref(params), batch, session.stepInputs(session.config.steps - 1));
     total.dispose();
     // every batch masks the same fraction of patches, so weighting by images is exact
     task += (await parts.task.data())[0] * host.size;

@@ -1,12 +1,21 @@
 /**
  * The training objective of the vision model, as a pure function of the
- * parameters and one batch: the task loss (MIM or classification) plus the
- * wiring cost of every step's attention.
+ * parameters and one batch:
+ *
+ *   total = task + lambda_wiring * wiring + lambda_consistency * consistency + lambda_repulsion * repulsion
+ *
+ * task: MIM or classification; wiring: the (unweighted) wiring cost of every
+ * step's attention; consistency: the feature-consistency penalty (when on);
+ * repulsion: the anti-collapse term of learned positions (when learned). The
+ * coefficients are inputs, not constants, so schedules change them without
+ * recompiling.
  */
 import { numpy as np, tree } from "../engine/jax.ts";
+import { positionDistances, type PositionSpace, repulsion } from "../geometry/learned.ts";
 import type { SheetConfig } from "../model/config.ts";
 import { classify, decodePatches, type VisionConfig, type VisionLayout, type VisionParams, visionEncode } from "../model/vision.ts";
 import { correctCount, crossEntropy } from "../objectives/classification.ts";
+import { featureConsistency, untiedWeights } from "../objectives/feature-consistency.ts";
 import { maskedMse, normalizePatches } from "../objectives/mim.ts";
 import { wiringCostFromDistances, type WiringCostSpec } from "../objectives/wiring-cost.ts";
 
@@ -20,36 +29,49 @@ export type DeviceBatch = {
   labels: np.Array;
 };
 
+/** Inputs of one step besides parameters and batch (all consumed). */
+export type StepInputs = {
+  /** Fixed column distances [N, N] (unused when positions are learned). */
+  distances: np.Array;
+  /** Neighbour graph [N, N] of the feature-consistency penalty. */
+  neighbours: np.Array;
+  /** Current coefficients (scalars). */
+  wiring: np.Array;
+  consistency: np.Array;
+  repulsion: np.Array;
+};
+
 /** Static pieces of the objective. */
 export interface ObjectiveSpec {
   sheet: SheetConfig;
   vision: VisionConfig;
   layout: VisionLayout;
-  /** null when the wiring cost is off. */
-  wiring: WiringCostSpec | null;
+  /** Form of the wiring cost (its coefficient is a step input). */
+  wiring: WiringCostSpec;
+  /** The feature-consistency penalty is computed (its coefficient is not identically 0). */
+  consistency: boolean;
+  /** Learned positions: their space and the repulsion spacing; null when the geometry is fixed. */
+  positions: { space: PositionSpace; spacing: number } | null;
 }
 
-/** Scalars reported next to the loss. */
+/** Scalars reported next to the loss (penalties unweighted). */
 export type LossParts = {
   /** MIM normalised MSE or classification cross-entropy. */
   task: np.Array;
-  /** Wiring cost (already multiplied by lambda). */
+  /** Wiring cost with lambda 1. */
   wiring: np.Array;
+  /** Feature-consistency penalty with coefficient 1 (0 when off). */
+  consistency: np.Array;
+  /** Repulsion of learned positions with coefficient 1 (0 when the geometry is fixed). */
+  repulsion: np.Array;
   /** Correct predictions in the batch (classification; 0 for MIM). */
   correct: np.Array;
 };
 
-/**
- * total = task + wiring. Consumes `params`, `batch` and `distances` [N, N].
- * Returns [total, parts] (the shape valueAndGrad's hasAux expects).
- */
-export function objective(
-  params: VisionParams,
-  batch: DeviceBatch,
-  distances: np.Array,
-  spec: ObjectiveSpec,
-): [np.Array, LossParts] {
-  const { decoder, head, ...encoder } = params;
+/** Consumes everything. Returns [total, parts] (the shape valueAndGrad's hasAux expects). */
+export function objective(params: VisionParams, batch: DeviceBatch, inputs: StepInputs, spec: ObjectiveSpec): [np.Array, LossParts] {
+  const { decoder, head, positions, ...encoder } = params;
+  const consistency = spec.consistency ? featureConsistency(untiedWeights(encoder.sheet, spec.sheet).map((w) => w.ref), inputs.neighbours) : (inputs.neighbours.dispose(), np.zeros([]));
   const isMim = spec.vision.task === "mim";
   const { out, attn, patches } = visionEncode(encoder, batch.images, isMim ? batch.mask.ref : null, spec.sheet, spec.vision, spec.layout);
   let task: np.Array;
@@ -66,24 +88,27 @@ export function objective(
     task = crossEntropy(logits.ref, batch.labels.ref);
     correct = correctCount(logits, batch.labels);
   }
-  let wiring: np.Array;
-  if (spec.wiring && spec.wiring.lambda > 0) {
-    wiring = wiringCostFromDistances(attn, distances, spec.wiring);
-  } else {
-    attn.dispose();
+  let distances = inputs.distances;
+  let spread: np.Array = np.zeros([]);
+  if (spec.positions && positions) {
     distances.dispose();
-    wiring = np.zeros([]);
+    distances = positionDistances(positions, spec.positions.space); // [N, N], differentiable in the positions
+    spread = repulsion(distances.ref, spec.positions.spacing);
   }
-  return [task.ref.add(wiring.ref), { task, wiring, correct }];
+  const wiring = wiringCostFromDistances(attn, distances, { ...spec.wiring, lambda: 1 });
+  const total = task.ref
+    .add(wiring.ref.mul(inputs.wiring))
+    .add(consistency.ref.mul(inputs.consistency))
+    .add(spread.ref.mul(inputs.repulsion));
+  return [total, { task, wiring, consistency, repulsion: spread, correct }];
 }
 
 /** Per-patch predictions for a figure: [B, P, p*p*C] in normalised units. Consumes params and inputs. */
 export function predictPatches(params: VisionParams, images: np.Array, mask: np.Array, spec: ObjectiveSpec): np.Array {
-  const { decoder, head, ...encoder } = params;
-  tree.dispose(head);
+  const { decoder, head, positions, ...encoder } = params;
+  tree.dispose([head, positions]);
   const { out, attn, patches } = visionEncode(encoder, images, mask, spec.sheet, spec.vision, spec.layout);
   attn.dispose();
   patches.dispose();
   return decodePatches(decoder!, out);
 }
-

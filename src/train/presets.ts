@@ -22,6 +22,36 @@ export const PRESETS = {
     checkpoint_every: 100,
   },
   /**
+   * The transformer baseline on the tiny preset's task and geometry: every
+   * column (token) shares the weights, `depth` separate blocks, 4 heads with
+   * value and output projections, a learned position embedding, and no
+   * attention bias. Flip one switch at a time to walk to the Columnformer.
+   */
+  "tiny-transformer": {
+    sheet: {
+      geometry: { kind: "stacked", widths: [7, 7, 7], offset: 2 },
+      dim: 64,
+      qk_dim: 16,
+      heads: 4,
+      mlp_dim: 64,
+      depth: 4,
+      recurrent: false,
+      untie_norm: false,
+      untie_attn: false,
+      untie_mlp: false,
+      value_proj: true,
+      attn_bias: false,
+    },
+    vision: { image_size: 28, patch_size: 4, channels: 1, task: "mim", learned_init_state: true, init_state_std: 0.02 },
+    data: { kind: "mnist" },
+    optim: { lr: 2e-3 },
+    batch_size: 32,
+    steps: 300,
+    eval_every: 100,
+    eval_images: 1000,
+    checkpoint_every: 100,
+  },
+  /**
    * Natural images (64 px RGB, 8 px patches -> 8x8 grid) on stacked areas
    * [8, 12, 16] as in the earlier Python work (N = 464).
    */

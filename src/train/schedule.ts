@@ -62,3 +62,26 @@ export function constantSchedule(lr: number): Schedule {
 function checkStep(step: number): void {
   if (!Number.isInteger(step) || step < 0) throw new RangeError(`schedule: step must be an integer >= 0, got ${step}`);
 }
+
+/** A penalty schedule as configured (see penaltyScheduleSchema in config.ts). */
+export interface PenaltyScheduleConfig {
+  kind: "constant" | "warmup" | "cosine";
+  warmup_fraction: number;
+  final_fraction: number;
+}
+
+/**
+ * The coefficient of a penalty (wiring cost, feature consistency) over
+ * `totalSteps`: `constant`; `warmup` = linear from 0 to `coef` over
+ * warmup_fraction of the steps, then `coef`; `cosine` = the same warm-up, then
+ * cosine decay to final_fraction * coef (as {@link cosineSchedule}).
+ */
+export function penaltySchedule(coef: number, config: PenaltyScheduleConfig, totalSteps: number): Schedule {
+  if (config.kind === "constant") return constantSchedule(coef);
+  const warmup = Math.round(config.warmup_fraction * totalSteps);
+  if (config.kind === "warmup") {
+    // a cosine whose floor is its peak is flat after the warm-up
+    return cosineSchedule({ peak_lr: coef, warmup_steps: warmup, total_steps: Math.max(totalSteps, 1), final_lr_fraction: 1 });
+  }
+  return cosineSchedule({ peak_lr: coef, warmup_steps: warmup, total_steps: Math.max(totalSteps, 1), final_lr_fraction: config.final_fraction });
+}

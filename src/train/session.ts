@@ -11,7 +11,11 @@ import { resolveSheetConfig, type SheetConfig } from "../model/config.ts";
 import { type VisionConfig, type VisionLayout, type VisionParams, visionEncode, visionLayout } from "../model/vision.ts";
 import { randomPatchMask } from "../objectives/mim.ts";
 import type { TrainConfig } from "./config.ts";
-import { type DeviceBatch, type LossParts, objective, type ObjectiveSpec } from "./loss.ts";
+import { medianSpacing, positionSpace } from "../geometry/learned.ts";
+import { nearestNeighbourGraph } from "../objectives/feature-consistency.ts";
+import type { WiringCostSpec } from "../objectives/wiring-cost.ts";
+import { type DeviceBatch, type LossParts, objective, type ObjectiveSpec, type StepInputs } from "./loss.ts";
+import { penaltySchedule } from "./schedule.ts";
 
 /** Derived, immutable pieces of a run. */
 export interface Session {
@@ -21,45 +25,67 @@ export interface Session {
   geometry: Geometry;
   layout: VisionLayout;
   spec: ObjectiveSpec;
-  /** Column distances [N, N] on the device (kept; pass `.ref`). */
+  /** Column distances [N, N] on the device (kept; stepInputs passes a reference). */
   distances: np.Array;
+  /** Neighbour graph [N, N] of the feature-consistency penalty (kept). */
+  neighbours: np.Array;
+  /** The penalty coefficients at optimiser step `step` (0-based), from their schedules. */
+  coefficients: (step: number) => { wiring: number; consistency: number; repulsion: number };
+  /** The objective's non-parameter inputs at optimiser step `step`: distances and the coefficients. */
+  stepInputs: (step: number) => StepInputs;
   /**
    * jit(valueAndGrad(objective)): ([params, batch, distances]) -> [[total, parts], grads].
    * Jitted although jax-js 0.1.25's fusion makes the attention backward slower than eager
    * execution (tiny preset: ~1.15 s vs ~0.85 s per step at batch 32): the eager gradient
    * grows memory by ~0.25 MiB per step (JS heap and Wasm heap), the jitted one stays flat.
    */
-  gradStep: (params: VisionParams, batch: DeviceBatch, distances: np.Array) => [[np.Array, LossParts], VisionParams];
+  gradStep: (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => [[np.Array, LossParts], VisionParams];
   /** jit(objective) for evaluation. */
-  evalStep: (params: VisionParams, batch: DeviceBatch, distances: np.Array) => [np.Array, LossParts];
+  evalStep: (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => [np.Array, LossParts];
   /** jit: output-area states [B, P_out, D] of unmasked images (features for probes and analysis). */
   encode: (params: VisionParams, images: np.Array) => np.Array;
 }
 
-/** Build the session for a resolved training config. */
-export function createSession(config: TrainConfig): Session {
-  const { config: sheet, geometry } = resolveSheetConfig(config.sheet);
+/**
+ * Build the session for a resolved training config. `learned` replaces the
+ * config's geometry (a trained model's learned positions; same columns and areas).
+ */
+export function createSession(config: TrainConfig, learned?: Geometry): Session {
+  const resolved = resolveSheetConfig(config.sheet);
+  const sheet = resolved.config;
+  const geometry = learned ?? resolved.geometry;
+  if (geometry.numColumns !== sheet.num_columns) throw new Error(`createSession: the geometry has ${geometry.numColumns} columns, the sheet ${sheet.num_columns}`);
   const vision = config.vision;
   const layout = visionLayout(vision, geometry);
-  const wiring =
-    config.wiring.lambda > 0
-      ? config.wiring.form === "l1"
-        ? { form: "l1" as const, lambda: config.wiring.lambda, p: config.wiring.p }
-        : { form: "cross_entropy" as const, lambda: config.wiring.lambda, sigma: config.wiring.sigma }
-      : null;
-  const spec: ObjectiveSpec = { sheet, vision, layout, wiring };
+  const wiring: WiringCostSpec =
+    config.wiring.form === "l1" ? { form: "l1", lambda: 1, p: config.wiring.p } : { form: "cross_entropy", lambda: 1, sigma: config.wiring.sigma };
+  const positions = sheet.learn_positions
+    ? { space: positionSpace(geometry), spacing: config.positions.min_spacing ?? medianSpacing(geometry) / 2 }
+    : null;
+  const spec: ObjectiveSpec = { sheet, vision, layout, wiring, consistency: config.consistency.coef > 0, positions };
   const n = sheet.num_columns;
-  const fn = (params: VisionParams, batch: DeviceBatch, distances: np.Array) => objective(params, batch, distances, spec);
+  const fn = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => objective(params, batch, inputs, spec);
   const gradStep = jit(valueAndGrad(fn, { hasAux: true })) as unknown as Session["gradStep"];
   const evalStep = jit(fn) as unknown as Session["evalStep"];
   const encode = jit((params: VisionParams, images: np.Array) => {
-    const { decoder, head, ...encoder } = params;
-    tree.dispose([decoder, head]);
+    const { decoder, head, positions, ...encoder } = params;
+    tree.dispose([decoder, head, positions]);
     const { out, attn, patches } = visionEncode(encoder, images, null, sheet, vision, layout);
     attn.dispose();
     patches.dispose();
     return out;
   }) as unknown as Session["encode"];
+  const distances = np.array(geometry.distances).reshape([n, n]);
+  const neighbours = np.array(
+    spec.consistency ? nearestNeighbourGraph(geometry.distances, n, config.consistency.neighbours) : new Float32Array(n * n),
+  ).reshape([n, n]);
+  const wiringSchedule = penaltySchedule(config.wiring.lambda, config.wiring.schedule, config.steps);
+  const consistencySchedule = penaltySchedule(config.consistency.coef, config.consistency.schedule, config.steps);
+  const coefficients = (step: number) => ({
+    wiring: wiringSchedule(step),
+    consistency: consistencySchedule(step),
+    repulsion: positions ? config.positions.repulsion : 0,
+  });
   return {
     config,
     sheet,
@@ -67,7 +93,19 @@ export function createSession(config: TrainConfig): Session {
     geometry,
     layout,
     spec,
-    distances: np.array(geometry.distances).reshape([n, n]),
+    distances,
+    neighbours,
+    coefficients,
+    stepInputs: (step: number): StepInputs => {
+      const c = coefficients(step);
+      return {
+        distances: distances.ref,
+        neighbours: neighbours.ref,
+        wiring: np.array(c.wiring),
+        consistency: np.array(c.consistency),
+        repulsion: np.array(c.repulsion),
+      };
+    },
     gradStep,
     evalStep,
     encode,
@@ -78,6 +116,7 @@ export function createSession(config: TrainConfig): Session {
 export function disposeSession(session: Session): void {
   for (const fn of [session.gradStep, session.evalStep, session.encode]) (fn as unknown as { dispose(): void }).dispose();
   session.distances.dispose();
+  session.neighbours.dispose();
 }
 
 /**

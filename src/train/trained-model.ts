@@ -1,6 +1,7 @@
 /** Opening a checkpoint written by `columnformer train` together with its training config and session. */
 import { loadVisionCheckpoint, type VisionCheckpoint } from "../checkpoint/vision-checkpoint.ts";
 import { parseDataSpec } from "../data/index.ts";
+import { withLearnedPositions } from "../geometry/learned.ts";
 import { parseTrainConfig, type TrainConfig } from "./config.ts";
 import { createSession, type Session } from "./session.ts";
 
@@ -30,5 +31,8 @@ export async function loadTrainedModel(path: string, dataJson?: string): Promise
     }
     config.data = parseDataSpec(spec);
   }
-  return { checkpoint, config, session: createSession(config) };
+  // a learned geometry: distances and figures use the positions the model ended with
+  const positions = checkpoint.params.positions;
+  const geometry = positions ? await withLearnedPositions(checkpoint.geometry, positions.ref) : undefined;
+  return { checkpoint, config, session: createSession(config, geometry) };
 }

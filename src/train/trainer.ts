@@ -10,8 +10,9 @@ import { type JsTree, numpy as np, tree } from "../engine/jax.ts";
 import { describeGeometry } from "../geometry/index.ts";
 import { loadOptimizerState, loadVisionCheckpoint, saveOptimizerState, saveVisionCheckpoint } from "../checkpoint/vision-checkpoint.ts";
 import { countParameters } from "../checkpoint/param-tree.ts";
+import { flopsPerImage } from "../model/cost.ts";
 import { initVision, type VisionParams } from "../model/vision.ts";
-import { adamwConfig, adamwInit, adamwUpdate, type AdamWState, decayMaskFor } from "./adamw.ts";
+import { adamwConfig, adamwInit, adamwUpdate, type AdamWState, decayMaskFor, mapParamLeaves } from "./adamw.ts";
 import { clipByGlobalNorm } from "./clip.ts";
 import { parseTrainConfig, type TrainConfig } from "./config.ts";
 import { evaluate, type EvalResult, writeReconstructions } from "./evaluate.ts";
@@ -27,13 +28,15 @@ import {
   writeJsonAtomic,
 } from "./run-dir.ts";
 import { cosineSchedule } from "./schedule.ts";
-import { createSession, maskSeed, type Session, toDevice } from "./session.ts";
+import { createSession, disposeSession, maskSeed, type Session, toDevice } from "./session.ts";
 
 /** What a finished run reports (also written to summary.json). */
 export interface TrainSummary {
   steps: number;
   task: "mim" | "classify";
   parameters: number;
+  /** Forward matmul FLOPs per image (src/model/cost.ts). */
+  flops_per_image: number;
   final: EvalResult;
   best: EvalResult & { step: number };
   images_per_second: number;
@@ -69,10 +72,19 @@ export async function resume(root: string, options: TrainOptions = {}): Promise<
 }
 
 async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: string | null, options: TrainOptions): Promise<TrainSummary> {
-  const verbose = options.verbose ?? true;
-  const say = (line: string) => verbose && process.stderr.write(`${line}\n`);
   await initEngine();
   const session = createSession(config);
+  try {
+    return await trainInSession(session, dir, fromCheckpoint, options);
+  } finally {
+    disposeSession(session); // a sweep trains many models in one process
+  }
+}
+
+async function trainInSession(session: Session, dir: RunDir, fromCheckpoint: string | null, options: TrainOptions): Promise<TrainSummary> {
+  const { config } = session;
+  const verbose = options.verbose ?? true;
+  const say = (line: string) => verbose && process.stderr.write(`${line}\n`);
   const { vision } = session;
   const [trainSet, testSet] = await Promise.all([openDataset(config.data, "train"), openDataset(config.data, "test")]);
   if (vision.task === "classify" && trainSet.numClasses !== null && trainSet.numClasses > vision.num_classes) {
@@ -94,6 +106,7 @@ async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: str
     opt = adamwInit(params);
   }
   const decayMask = decayMaskFor(params);
+  const lrScale = mapParamLeaves(params, (path) => (path === "positions" ? config.positions.lr_scale : 1), "lrScale");
   const optim = adamwConfig({ ...config.optim, lr: config.optim.lr });
   const schedule = cosineSchedule({
     peak_lr: config.optim.lr,
@@ -102,9 +115,10 @@ async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: str
     final_lr_fraction: config.optim.final_lr_fraction,
   });
   const parameters = countParameters(params);
+  const flops = flopsPerImage(session.sheet, vision, session.layout);
   say(
     `columnformer train: ${vision.task} on ${trainSet.name} (${trainSet.length} train / ${testSet.length} test images), ` +
-      `${describeGeometry(session.geometry)}, ${parameters.toLocaleString("en-US")} parameters, ${config.steps} steps -> ${dir.root}`,
+      `${describeGeometry(session.geometry)}, ${parameters.toLocaleString("en-US")} parameters, ${(flops / 1e6).toFixed(1)} MFLOP/image, ${config.steps} steps -> ${dir.root}`,
   );
 
   const stats: BatchStats = { skipped: 0 };
@@ -125,15 +139,17 @@ async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: str
   for (let step = startStep; step < config.steps; step++) {
     const tStep = performance.now();
     let grads: VisionParams | null = null;
-    const parts = { loss: 0, task: 0, wiring: 0, correct: 0, images: 0 };
+    const parts = { loss: 0, task: 0, wiring: 0, consistency: 0, repulsion: 0, correct: 0, images: 0 };
     for (let micro = 0; micro < config.accum_steps; micro++) {
       const host = (await stream.next()).value as ImageBatch;
       const batch = toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, micro));
-      const [[total, aux], g] = session.gradStep(tree.ref(params), batch, session.distances.ref);
+      const [[total, aux], g] = session.gradStep(tree.ref(params), batch, session.stepInputs(step));
       grads = grads === null ? g : addTrees(grads, g);
       parts.loss += (await total.data())[0];
       parts.task += (await aux.task.data())[0];
       parts.wiring += (await aux.wiring.data())[0];
+      parts.consistency += (await aux.consistency.data())[0];
+      parts.repulsion += (await aux.repulsion.data())[0];
       parts.correct += (await aux.correct.data())[0];
       parts.images += host.size;
     }
@@ -145,7 +161,7 @@ async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: str
       gradNorm = (await clipped.norm.data())[0];
     }
     const lr = schedule(step);
-    ({ params, state: opt } = adamwUpdate(params, grads!, opt, lr, optim, decayMask));
+    ({ params, state: opt } = adamwUpdate(params, grads!, opt, lr, optim, decayMask, lrScale));
     const seconds = (performance.now() - tStep) / 1000;
     imagesSeen += parts.images;
     const n = config.accum_steps;
@@ -156,6 +172,9 @@ async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: str
       loss,
       task_loss: parts.task / n,
       wiring_cost: parts.wiring / n,
+      wiring_lambda: session.coefficients(step).wiring,
+      ...(session.spec.consistency ? { consistency: parts.consistency / n, consistency_coef: session.coefficients(step).consistency } : {}),
+      ...(session.spec.positions ? { repulsion: parts.repulsion / n } : {}),
       lr,
       grad_norm: gradNorm,
       images_per_second: parts.images / seconds,
@@ -188,7 +207,7 @@ async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: str
       progress.done(`stopped after step ${done} (resumable)`);
       await stream.return(undefined);
       tree.dispose([params, opt.mu, opt.nu]);
-      return partialSummary(config, parameters, dir, lastEval, best, done);
+      return partialSummary(config, parameters, flops, dir, lastEval, best, done);
     }
   }
   await saveAll("last", config.steps);
@@ -204,6 +223,7 @@ async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: str
     steps: config.steps,
     task: vision.task,
     parameters,
+    flops_per_image: flops,
     final,
     best: best ?? { ...final, step: config.steps },
     images_per_second: imagesSeen / wall,
@@ -252,6 +272,7 @@ function readBest(dir: RunDir): (EvalResult & { step: number }) | null {
 function partialSummary(
   config: TrainConfig,
   parameters: number,
+  flops: number,
   dir: RunDir,
   lastEval: EvalResult | null,
   best: (EvalResult & { step: number }) | null,
@@ -262,6 +283,7 @@ function partialSummary(
     steps: step,
     task: config.vision.task,
     parameters,
+    flops_per_image: flops,
     final,
     best: best ?? { ...final, step },
     images_per_second: 0,

@@ -104,8 +104,8 @@ export function mollweide(lat: number, lon: number): [number, number] {
   return [((2 * Math.SQRT2) / Math.PI) * lon * Math.cos(theta), Math.SQRT2 * Math.sin(theta)];
 }
 
-/** Median nearest-neighbour distance of 2-D points (a sample of <= 400 points for large sets). */
-function medianNearest(x: Float64Array, y: Float64Array): number {
+/** Median nearest-neighbour distance of 2-D points (a sample of <= 400 points for large sets; coincident points ignored; 1 when none). */
+export function medianNearest(x: Float64Array, y: Float64Array): number {
   const n = x.length;
   if (n < 2) return 1;
   const sample = Math.min(n, 400);

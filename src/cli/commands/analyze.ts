@@ -5,14 +5,37 @@ import type { Command } from "commander";
 import { analyzeActivity, DEFAULT_ANALYSIS_OPTIONS } from "../../analysis/analyze.ts";
 import { collectActivity } from "../../analysis/collect.ts";
 import { writeReport } from "../../analysis/report.ts";
+import type { ColumnWeights } from "../../analysis/weight-similarity.ts";
 import { openDataset } from "../../data/index.ts";
 import { initEngine } from "../../engine/engine.ts";
-import { tree } from "../../engine/jax.ts";
+import { type numpy as np, tree } from "../../engine/jax.ts";
 import { describeGeometry } from "../../geometry/index.ts";
+import type { SheetConfig } from "../../model/config.ts";
+import type { SheetParams } from "../../model/params.ts";
 import { Progress } from "../../train/progress.ts";
 import { readLog, type RunDir, openRunDir, writeJsonAtomic, checkpointPath } from "../../train/run-dir.ts";
 import { loadTrainedModel } from "../../train/trained-model.ts";
 import { parseInteger, parseNumber } from "../options.ts";
+
+/**
+ * The sheet's untied per-column weight matrices, read to the host: attention q, k (and v, o
+ * with value_proj) when untie_attn, MLP fc1, fc2 when untie_mlp (the matrices of the
+ * feature-consistency penalty). Borrows `params`.
+ */
+async function readUntiedWeights(params: SheetParams, sheet: SheetConfig): Promise<ColumnWeights[]> {
+  const leaves: [string, np.Array][] = [];
+  if (sheet.untie_attn) {
+    leaves.push(["sheet.attn.q.weight", params.attn.q.weight], ["sheet.attn.k.weight", params.attn.k.weight]);
+    if (params.attn.v && params.attn.o) leaves.push(["sheet.attn.v.weight", params.attn.v.weight], ["sheet.attn.o.weight", params.attn.o.weight]);
+  }
+  if (sheet.untie_mlp) leaves.push(["sheet.mlp.fc1.weight", params.mlp.fc1.weight], ["sheet.mlp.fc2.weight", params.mlp.fc2.weight]);
+  const out: ColumnWeights[] = [];
+  for (const [name, leaf] of leaves) {
+    const data = await leaf.ref.data();
+    out.push({ name, shape: [...leaf.shape], values: data instanceof Float32Array ? data : Float32Array.from(data) });
+  }
+  return out;
+}
 
 export function registerAnalyze(program: Command): void {
   program
@@ -42,11 +65,16 @@ export function registerAnalyze(program: Command): void {
       const progress = new Progress(limit, { label: "collect" });
       const activity = await collectActivity(session, ckpt.params, ds, limit, (done) => progress.update(done, {}));
       progress.done();
+      const weights = await readUntiedWeights(ckpt.params.sheet, ckpt.sheet);
+      const learnedPositions = ckpt.params.positions !== undefined;
       tree.dispose(ckpt.params);
       process.stderr.write("computing metrics...\n");
       const options = { ...DEFAULT_ANALYSIS_OPTIONS, edgeFraction: opts.edgeFraction, seed: opts.seed };
       const numClasses = config.vision.task === "classify" ? config.vision.num_classes : ds.numClasses;
-      const result = analyzeActivity(activity, session.geometry, session.sheet.dim, activity.labels ? numClasses : null, options);
+      const result = analyzeActivity(activity, session.geometry, session.sheet.dim, activity.labels ? numClasses : null, options, {
+        weights,
+        neighbours: config.consistency.neighbours,
+      });
       await writeJsonAtomic(path.join(outDir, "analysis.json"), { checkpoint, step: ckpt.step, geometry: describeGeometry(session.geometry), ...result });
       const recon = run && existsSync(path.join(run.root, "reconstructions.png")) ? path.join(run.root, "reconstructions.png") : undefined;
       const figures = await writeReport(outDir, result, {
@@ -56,6 +84,7 @@ export function registerAnalyze(program: Command): void {
         log: run ? await readLog(run) : undefined,
         reconstructionsPng: recon,
         classNames: ds.classNames,
+        learnedPositions,
       });
       const m = result.connectivity.mean;
       console.log(
@@ -63,5 +92,15 @@ export function registerAnalyze(program: Command): void {
           `mean attention distance ${m.mean_attention_distance.toFixed(3)}, wiring cost (L1) ${m.wiring_cost_l1.toFixed(3)}, ` +
           `modularity ${result.graph.modularity.toFixed(3)}, smoothness ${result.topography.smoothness_index.toFixed(3)}`,
       );
+      const ws = result.topography.weight_similarity_vs_distance;
+      if (ws) {
+        const known = ws.meanCosine.filter((v) => Number.isFinite(v));
+        console.log(
+          `weight similarity (cosine, ${ws.matrices.length} untied matrices): ${ws.neighbours ?? "nearest"} neighbours ${ws.neighbour_similarity.toFixed(3)}, ` +
+            `nearest bin ${known.length ? known[0].toFixed(3) : "n/a"}, farthest bin ${known.length ? known[known.length - 1].toFixed(3) : "n/a"}`,
+        );
+      } else {
+        console.log("weight similarity: no untied weights");
+      }
     });
 }

@@ -1,0 +1,40 @@
+/** Sweeps: expand a sweep file into runs, run them locally or as a Slurm job array, and summarise each run. */
+export {
+  applyDottedOverrides,
+  expandSweep,
+  gridKeyLabels,
+  gridProduct,
+  loadSweep,
+  parseSweepFile,
+  probeSettingsSchema,
+  sanitizeName,
+  setPath,
+  sweepFileSchema,
+  type PlannedRun,
+  type ProbeSettings,
+  type SweepFile,
+  type SweepFileInput,
+  type SweepPlan,
+} from "./spec.ts";
+export {
+  assertPlanUnchanged,
+  assertRunDirsMatch,
+  attentionMetrics,
+  describeSummary,
+  executeRun,
+  measureRun,
+  meanAttentionMaps,
+  median,
+  mismatchedRuns,
+  PLAN_FILE,
+  runRoot,
+  runState,
+  SUMMARY_FILE,
+  writePlan,
+  type ExecuteRunOptions,
+  type ExecuteRunResult,
+  type RunState,
+} from "./run.ts";
+export { runSweepLocal, threadsPerJob, type ChildCommand, type LocalSweepOptions, type RunReport } from "./local.ts";
+export { arraySpec, shellQuote, slurmScript, submitSbatch, type SlurmScriptOptions } from "./slurm.ts";
+export type { RunSummary } from "./summary.ts";
