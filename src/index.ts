@@ -34,9 +34,21 @@ export type {
 } from "./model/params.ts";
 export { columnLinear, initColumnLinear } from "./model/column-linear.ts";
 export { columnLayerNorm, initColumnLayerNorm } from "./model/layer-norm.ts";
-export { columnAttention, initColumnAttention, localAttentionBias } from "./model/attention.ts";
+export { columnAttention, initColumnAttention, localAttentionBias, type AttentionShape } from "./model/attention.ts";
 export { columnMlp, initColumnMlp } from "./model/mlp.ts";
-export { initSheet, initSheetFromKey, sheetApply, sheetStep } from "./model/sheet.ts";
+export { blockAt, initSheet, initSheetFromKey, leadingAxes, sheetApply, sheetStep } from "./model/sheet.ts";
+export { flopsPerImage, sheetStepFlops } from "./model/cost.ts";
+
+// Learned geometry: column positions as parameters
+export {
+  constrainPositions,
+  medianSpacing,
+  positionDistances,
+  positionSpace,
+  repulsion,
+  withLearnedPositions,
+  type PositionSpace,
+} from "./geometry/learned.ts";
 
 // Objectives
 export {
@@ -47,6 +59,7 @@ export {
   wiringWeights,
   type WiringCostSpec,
 } from "./objectives/wiring-cost.ts";
+export { featureConsistency, nearestNeighbourGraph, untiedWeights } from "./objectives/feature-consistency.ts";
 
 // Checkpoints
 export {
@@ -92,12 +105,25 @@ export { correctCount, crossEntropy } from "./objectives/classification.ts";
 export {
   loadVisionCheckpoint,
   saveVisionCheckpoint,
+  visionParameterCount,
+  visionTensorShapes,
   loadOptimizerState,
   saveOptimizerState,
   type VisionCheckpoint,
 } from "./checkpoint/vision-checkpoint.ts";
-export { adamwConfig, adamwInit, adamwUpdate, decayMaskFor, defaultNoDecay, type AdamWConfig, type AdamWState } from "./train/adamw.ts";
-export { cosineSchedule, constantSchedule, type Schedule } from "./train/schedule.ts";
+export {
+  adamwConfig,
+  adamwInit,
+  adamwUpdate,
+  decayMaskFor,
+  defaultNoDecay,
+  mapParamLeaves,
+  type AdamWConfig,
+  type AdamWState,
+  type LeafTree,
+} from "./train/adamw.ts";
+export { cosineSchedule, constantSchedule, penaltySchedule, type PenaltyScheduleConfig, type Schedule } from "./train/schedule.ts";
+export { objective, type DeviceBatch, type LossParts, type ObjectiveSpec, type StepInputs } from "./train/loss.ts";
 export { clipByGlobalNorm, globalNorm } from "./train/clip.ts";
 export { applyOverrides, mergeConfig, parseTrainConfig, trainConfigSchema, type TrainConfig, type TrainConfigInput } from "./train/config.ts";
 export { PRESETS, type PresetName } from "./train/presets.ts";
@@ -112,4 +138,10 @@ export { analyzeActivity, DEFAULT_ANALYSIS_OPTIONS, type AnalysisOptions, type A
 export * from "./analysis/connectivity.ts";
 export * from "./analysis/graph.ts";
 export * from "./analysis/topography.ts";
+export { weightSimilarityVsDistance, type ColumnWeights, type WeightSimilarityCurve } from "./analysis/weight-similarity.ts";
 export { writeReport } from "./analysis/report.ts";
+export { columnLayout, type ColumnLayoutOptions, type LayoutEdge } from "./viz/column-layout.ts";
+
+// Sweeps and comparisons
+export * from "./sweep/index.ts";
+export { readSweepDir, writeComparison, type CompareRow, type ComparisonResult } from "./sweep/compare.ts";

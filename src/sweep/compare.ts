@@ -21,12 +21,7 @@ import { z } from "zod";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { scatter, type ScatterPoint } from "../viz/charts.ts";
 import { writeFigure } from "../viz/render.ts";
-import type { RunSummary } from "./summary.ts";
-
-/** The expanded plan in a sweep directory (same name as `PLAN_FILE` in run.ts). */
-export const PLAN_FILE = "sweep.json";
-/** A finished run's summary in its run directory (same name as `SUMMARY_FILE` in run.ts). */
-export const SUMMARY_FILE = "sweep-summary.json";
+import { PLAN_FILE, type RunSummary, SUMMARY_FILE } from "./summary.ts";
 
 // ---------------------------------------------------------------------------------------
 // Model

@@ -26,10 +26,8 @@ export {
   meanAttentionMaps,
   median,
   mismatchedRuns,
-  PLAN_FILE,
   runRoot,
   runState,
-  SUMMARY_FILE,
   writePlan,
   type ExecuteRunOptions,
   type ExecuteRunResult,
@@ -37,4 +35,4 @@ export {
 } from "./run.ts";
 export { runSweepLocal, threadsPerJob, type ChildCommand, type LocalSweepOptions, type RunReport } from "./local.ts";
 export { arraySpec, shellQuote, slurmScript, submitSbatch, type SlurmScriptOptions } from "./slurm.ts";
-export type { RunSummary } from "./summary.ts";
+export { PLAN_FILE, SUMMARY_FILE, type RunSummary } from "./summary.ts";

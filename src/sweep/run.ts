@@ -34,12 +34,8 @@ import { disposeSession, heldOutBatches, type Session } from "../train/session.t
 import { loadTrainedModel } from "../train/trained-model.ts";
 import { resume, train, type TrainSummary } from "../train/trainer.ts";
 import type { PlannedRun, ProbeSettings, SweepPlan } from "./spec.ts";
-import type { RunSummary } from "./summary.ts";
+import { PLAN_FILE, type RunSummary, SUMMARY_FILE } from "./summary.ts";
 
-/** The expanded plan, in the sweep directory. */
-export const PLAN_FILE = "sweep.json";
-/** A finished run's {@link RunSummary}, in its run directory. */
-export const SUMMARY_FILE = "sweep-summary.json";
 
 /** Where a run stands on disk. */
 export type RunState =

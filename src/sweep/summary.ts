@@ -27,3 +27,8 @@ export interface RunSummary {
   /** Attention-weighted mean distance between connected columns on held-out images, mean over steps. */
   mean_attention_distance: number;
 }
+
+/** The expanded plan, in the sweep directory. */
+export const PLAN_FILE = "sweep.json";
+/** A finished run's {@link RunSummary}, in its run directory. */
+export const SUMMARY_FILE = "sweep-summary.json";

@@ -10,12 +10,11 @@ import {
   assertRunDirsMatch,
   describeSummary,
   executeRun,
-  PLAN_FILE,
   runRoot,
   runState,
-  SUMMARY_FILE,
   writePlan,
 } from "../../sweep/run.ts";
+import { PLAN_FILE, SUMMARY_FILE } from "../../sweep/summary.ts";
 import { slurmScript, submitSbatch } from "../../sweep/slurm.ts";
 import { loadSweep, type SweepPlan } from "../../sweep/spec.ts";
 import type { RunSummary } from "../../sweep/summary.ts";
