@@ -4,6 +4,7 @@ import { before, describe, test } from "node:test";
 import { initEngine } from "../src/engine/engine.ts";
 import { numpy as np, valueAndGrad } from "../src/engine/jax.ts";
 import { featureConsistency, nearestNeighbourGraph } from "../src/objectives/feature-consistency.ts";
+import { columnActivity } from "../src/model/vision.ts";
 import { penaltySchedule } from "../src/train/schedule.ts";
 import { assertClose, read } from "./assertions.ts";
 
@@ -63,5 +64,16 @@ describe("feature consistency", () => {
     // a stack of two blocks: block 0 identical (0), block 1 orthogonal (1) -> 0.5
     const stack = np.array(new Float32Array([1, 0, 1, 0, 1, 0, 0, 1])).reshape([2, 2, 1, 2]);
     assertClose(await read(featureConsistency([stack], adjacency)), [0.5], 1e-6, "stack");
+  });
+});
+
+describe("activation sparsity", () => {
+  test("mean |x| and Hoyer sparsity of column states, by hand", async () => {
+    // column 0: (3, 4, 0, 0): |x|_1 = 7, |x|_2 = 5, Hoyer = (2 - 7/5) / (2 - 1) = 0.6
+    // column 1: (1, 0, 0, 0): one-hot, Hoyer 1;  column 2: (1, 1, 1, 1): dense, Hoyer 0
+    const x = np.array(new Float32Array([3, 4, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1])).reshape([1, 3, 4]);
+    const { l1, hoyer } = columnActivity(x);
+    assertClose(await read(l1), [(7 + 1 + 4) / 12], 1e-6, "mean |x|");
+    assertClose(await read(hoyer), [(0.6 + 1 + 0) / 3], 1e-6, "Hoyer");
   });
 });

@@ -14,6 +14,8 @@ import { initEngine } from "../src/engine/engine.ts";
 import { tree } from "../src/engine/jax.ts";
 import { resolveSheetConfig } from "../src/model/config.ts";
 import { parseTrainConfig, type TrainConfig } from "../src/train/config.ts";
+import { withLearnedPositions } from "../src/geometry/learned.ts";
+import { loadTrainedModel } from "../src/train/trained-model.ts";
 import { resume, train } from "../src/train/trainer.ts";
 import { type RawImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
 import { seededValues } from "./naive-sheet.ts";
@@ -213,5 +215,53 @@ describe("training", () => {
     assert.ok(close(accum.loss as number, full.loss as number), `loss ${accum.loss} vs ${full.loss}`);
     assert.ok(close(accum.grad_norm as number, full.grad_norm as number), `grad_norm ${accum.grad_norm} vs ${full.grad_norm}`);
     assert.ok(close(accum.train_accuracy as number, full.train_accuracy as number));
+  });
+});
+
+describe("research levers in training", () => {
+  test("the activation penalty lowers column activity; both runs log it", async () => {
+    const run = async (coef: number) => {
+      const root = await tmpDir("cf-run-act-");
+      await train(config("classify", { steps: 12, eval_every: 12, activation_sparsity: { coef } }), root, { verbose: false });
+      return readLogFile(root);
+    };
+    const [free, penalised] = [await run(0), await run(1)];
+    for (const log of [free, penalised]) {
+      for (const key of ["activation_l1", "activation_hoyer", "eval_activation_hoyer"]) assert.equal(typeof log[11][key], "number", key);
+    }
+    assert.ok(
+      (penalised[11].activation_l1 as number) < 0.8 * (free[11].activation_l1 as number),
+      `mean |x| with the penalty ${penalised[11].activation_l1} vs without ${free[11].activation_l1}`,
+    );
+  });
+
+  test("feature consistency: logged, and a strong coefficient makes neighbouring columns' weights agree", async () => {
+    const root = await tmpDir("cf-run-cons-");
+    await train(config("classify", { steps: 12, eval_every: 12, consistency: { coef: 5, neighbours: 1 } }), root, { verbose: false });
+    const log = readLogFile(root);
+    const first = log[0].consistency as number;
+    const last = log[11].consistency as number;
+    assert.ok(last < 0.7 * first, `consistency penalty ${first} -> ${last}`);
+    assert.equal(log[0].consistency_coef, 5);
+  });
+
+  test("learned positions: trained, checkpointed, resumed and loaded back as the analysis geometry", async () => {
+    const root = await tmpDir("cf-run-pos-");
+    const cfg = config("classify", { steps: 6, eval_every: 6, checkpoint_every: 3, wiring: { lambda: 1 } });
+    cfg.sheet = { ...cfg.sheet, learn_positions: true };
+    await train(cfg, root, { verbose: false, stopAfter: 3 });
+    await resume(root, { verbose: false });
+    const ckpt = await loadVisionCheckpoint(nodePath.join(root, "checkpoints/last.safetensors"));
+    const { geometry } = resolveSheetConfig(cfg.sheet);
+    assert.ok(ckpt.params.positions, "positions saved");
+    assert.deepEqual(ckpt.params.positions.shape, [geometry.numColumns, geometry.positionDim]);
+    const moved = (await ckpt.params.positions.ref.data()) as Float32Array;
+    assert.ok(moved.some((v, i) => Math.abs(v - geometry.positions[i]) > 1e-4), "positions moved");
+    const log = readLogFile(root);
+    assert.equal(typeof log[5].repulsion, "number");
+    const model = await loadTrainedModel(nodePath.join(root, "checkpoints/last.safetensors"));
+    const expected = await withLearnedPositions(geometry, ckpt.params.positions.ref);
+    assert.deepEqual(Array.from(model.session.geometry.distances), Array.from(expected.distances));
+    tree.dispose(ckpt.params);
   });
 });

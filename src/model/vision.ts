@@ -160,7 +160,8 @@ export function visionEncode(
   sheet: SheetConfig,
   vision: VisionConfig,
   layout: VisionLayout,
-): { out: np.Array; attn: np.Array; patches: np.Array } {
+  withActivity = false,
+): { out: np.Array; attn: np.Array; patches: np.Array; activity?: ColumnActivity } {
   const patches = patchify(images, vision.patch_size); // [B, P, p*p*C]
   let embedded = np.matmul(patches.ref, params.patch_embed.weight.transpose()).add(params.patch_embed.bias); // [B, P, D]
   if (mask) {
@@ -172,17 +173,45 @@ export function visionEncode(
   const drive = placeInArea(embedded, layout.inputArea, sheet.num_columns); // [B, N, D]
   let x = params.init_state ? drive.ref.add(params.init_state) : drive.ref;
   const maps: np.Array[] = [];
+  const l1: np.Array[] = [];
+  const hoyer: np.Array[] = [];
   for (let step = 0; step < sheet.depth; step++) {
     if (step > 0 && vision.inject === "every") x = x.add(drive.ref);
     const r = sheetStep(blockAt(params.sheet, step, sheet), x, sheet);
     x = r.x;
     maps.push(r.attn);
+    if (withActivity) {
+      const a = columnActivity(x.ref);
+      l1.push(a.l1);
+      hoyer.push(a.hoyer);
+    }
   }
   drive.dispose();
   tree.dispose(params.sheet);
   const { start, end } = layout.outputArea;
   const out = x.slice([], [start, end]); // [B, P_out, D]
-  return { out, attn: np.stack(maps, 1), patches };
+  const result = { out, attn: np.stack(maps, 1), patches };
+  if (!withActivity) return result;
+  const mean = (xs: np.Array[]) => np.stack(xs).mean();
+  return { ...result, activity: { l1: mean(l1), hoyer: mean(hoyer) } };
+}
+
+/** How active the columns are: means over batch, columns and steps of the column states x [B, N, D] after each step. */
+export interface ColumnActivity {
+  /** Mean |x| (the activation-sparsity penalty). */
+  l1: np.Array;
+  /** Mean Hoyer sparsity of each column's state vector, (sqrt(D) - |x|_1 / |x|_2) / (sqrt(D) - 1): 0 dense, 1 one-hot. */
+  hoyer: np.Array;
+}
+
+/** Activity of one step's states. Consumes `x` [B, N, D]. */
+export function columnActivity(x: np.Array): ColumnActivity {
+  const d = x.shape[2];
+  const abs = np.abs(x.ref);
+  const norm1 = abs.ref.sum(-1); // [B, N]
+  const norm2 = np.sqrt(np.square(x).sum(-1).add(1e-12));
+  const hoyer = np.subtract(Math.sqrt(d), norm1.div(norm2)).div(Math.max(Math.sqrt(d) - 1, 1e-12)).mean();
+  return { l1: abs.mean(), hoyer };
 }
 
 /** MIM decoder: out [B, P, D] -> predicted patch pixels [B, P, p*p*C]. Consumes both. */

@@ -60,6 +60,14 @@ export const consistencyConfigSchema = z
   })
   .strict();
 
+/** Activation-sparsity penalty: coef * mean |x| of the column states after every step; coef 0 turns it off. */
+export const activationSparsityConfigSchema = z
+  .object({
+    coef: z.number().nonnegative().default(0),
+    schedule: penaltyScheduleSchema.default(penaltyScheduleSchema.parse({})),
+  })
+  .strict();
+
 /** Training of learned column positions (sheet.learn_positions; src/geometry/learned.ts). */
 export const positionsConfigSchema = z
   .object({
@@ -94,6 +102,7 @@ export const trainConfigSchema = z
     data: dataSpecSchema.default({ kind: "mnist" }),
     wiring: wiringConfigSchema.default(wiringConfigSchema.parse({})),
     consistency: consistencyConfigSchema.default(consistencyConfigSchema.parse({})),
+    activation_sparsity: activationSparsityConfigSchema.default(activationSparsityConfigSchema.parse({})),
     positions: positionsConfigSchema.default(positionsConfigSchema.parse({})),
     optim: optimConfigSchema.default(optimConfigSchema.parse({})),
     /** Fraction of patches masked per image (MIM). */

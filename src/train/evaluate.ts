@@ -21,6 +21,10 @@ export interface EvalResult {
   classification_loss?: number;
   /** Wiring cost of the attention on these images (the configured form, lambda 1). */
   wiring_cost?: number;
+  /** Mean |x| of the column states over steps. */
+  activation_l1?: number;
+  /** Mean Hoyer sparsity of the column states over steps (0 dense, 1 one-hot). */
+  activation_hoyer?: number;
 }
 
 const EVAL_MASK = 2;
@@ -36,6 +40,8 @@ export async function evaluate(
   let images = 0;
   let task = 0;
   let wiring = 0;
+  let l1 = 0;
+  let hoyer = 0;
   let correct = 0;
   let index = 0;
   for await (const host of heldOutBatches(session, ds, limit, stats)) {
@@ -45,11 +51,14 @@ export async function evaluate(
     // every batch masks the same fraction of patches, so weighting by images is exact
     task += (await parts.task.data())[0] * host.size;
     wiring += (await parts.wiring.data())[0] * host.size;
+    l1 += (await parts.activation_l1.data())[0] * host.size;
+    hoyer += (await parts.activation_hoyer.data())[0] * host.size;
     correct += (await parts.correct.data())[0];
+    tree.dispose([parts.consistency, parts.repulsion]);
     images += host.size;
   }
   if (images === 0) throw new Error(`no readable held-out images in ${ds.name} (${ds.split} split)`);
-  const result: EvalResult = { images, wiring_cost: wiring / images };
+  const result: EvalResult = { images, wiring_cost: wiring / images, activation_l1: l1 / images, activation_hoyer: hoyer / images };
   if (session.vision.task === "mim") result.mim_loss = task / images;
   else Object.assign(result, { accuracy: correct / images, classification_loss: task / images });
   return result;

@@ -2,11 +2,13 @@
  * The training objective of the vision model, as a pure function of the
  * parameters and one batch:
  *
- *   total = task + lambda_wiring * wiring + lambda_consistency * consistency + lambda_repulsion * repulsion
+ *   total = task + lambda_wiring * wiring + lambda_consistency * consistency
+ *         + lambda_repulsion * repulsion + lambda_activation * activation_l1
  *
  * task: MIM or classification; wiring: the (unweighted) wiring cost of every
  * step's attention; consistency: the feature-consistency penalty (when on);
- * repulsion: the anti-collapse term of learned positions (when learned). The
+ * repulsion: the anti-collapse term of learned positions (when learned);
+ * activation_l1: mean |x| of the column states after every step. The
  * coefficients are inputs, not constants, so schedules change them without
  * recompiling.
  */
@@ -39,6 +41,7 @@ export type StepInputs = {
   wiring: np.Array;
   consistency: np.Array;
   repulsion: np.Array;
+  activation: np.Array;
 };
 
 /** Static pieces of the objective. */
@@ -64,6 +67,10 @@ export type LossParts = {
   consistency: np.Array;
   /** Repulsion of learned positions with coefficient 1 (0 when the geometry is fixed). */
   repulsion: np.Array;
+  /** Mean |x| of the column states over steps (the activation-sparsity penalty with coefficient 1). */
+  activation_l1: np.Array;
+  /** Mean Hoyer sparsity of the column states over steps (measured, not penalised). */
+  activation_hoyer: np.Array;
   /** Correct predictions in the batch (classification; 0 for MIM). */
   correct: np.Array;
 };
@@ -73,7 +80,7 @@ export function objective(params: VisionParams, batch: DeviceBatch, inputs: Step
   const { decoder, head, positions, ...encoder } = params;
   const consistency = spec.consistency ? featureConsistency(untiedWeights(encoder.sheet, spec.sheet).map((w) => w.ref), inputs.neighbours) : (inputs.neighbours.dispose(), np.zeros([]));
   const isMim = spec.vision.task === "mim";
-  const { out, attn, patches } = visionEncode(encoder, batch.images, isMim ? batch.mask.ref : null, spec.sheet, spec.vision, spec.layout);
+  const { out, attn, patches, activity } = visionEncode(encoder, batch.images, isMim ? batch.mask.ref : null, spec.sheet, spec.vision, spec.layout, true);
   let task: np.Array;
   let correct: np.Array;
   if (isMim) {
@@ -99,8 +106,9 @@ export function objective(params: VisionParams, batch: DeviceBatch, inputs: Step
   const total = task.ref
     .add(wiring.ref.mul(inputs.wiring))
     .add(consistency.ref.mul(inputs.consistency))
-    .add(spread.ref.mul(inputs.repulsion));
-  return [total, { task, wiring, consistency, repulsion: spread, correct }];
+    .add(spread.ref.mul(inputs.repulsion))
+    .add(activity!.l1.ref.mul(inputs.activation));
+  return [total, { task, wiring, consistency, repulsion: spread, activation_l1: activity!.l1, activation_hoyer: activity!.hoyer, correct }];
 }
 
 /** Per-patch predictions for a figure: [B, P, p*p*C] in normalised units. Consumes params and inputs. */

@@ -30,7 +30,7 @@ export interface Session {
   /** Neighbour graph [N, N] of the feature-consistency penalty (kept). */
   neighbours: np.Array;
   /** The penalty coefficients at optimiser step `step` (0-based), from their schedules. */
-  coefficients: (step: number) => { wiring: number; consistency: number; repulsion: number };
+  coefficients: (step: number) => { wiring: number; consistency: number; repulsion: number; activation: number };
   /** The objective's non-parameter inputs at optimiser step `step`: distances and the coefficients. */
   stepInputs: (step: number) => StepInputs;
   /**
@@ -81,10 +81,12 @@ export function createSession(config: TrainConfig, learned?: Geometry): Session 
   ).reshape([n, n]);
   const wiringSchedule = penaltySchedule(config.wiring.lambda, config.wiring.schedule, config.steps);
   const consistencySchedule = penaltySchedule(config.consistency.coef, config.consistency.schedule, config.steps);
+  const activationSchedule = penaltySchedule(config.activation_sparsity.coef, config.activation_sparsity.schedule, config.steps);
   const coefficients = (step: number) => ({
     wiring: wiringSchedule(step),
     consistency: consistencySchedule(step),
     repulsion: positions ? config.positions.repulsion : 0,
+    activation: activationSchedule(step),
   });
   return {
     config,
@@ -104,6 +106,7 @@ export function createSession(config: TrainConfig, learned?: Geometry): Session 
         wiring: np.array(c.wiring),
         consistency: np.array(c.consistency),
         repulsion: np.array(c.repulsion),
+        activation: np.array(c.activation),
       };
     },
     gradStep,

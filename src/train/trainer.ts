@@ -139,7 +139,7 @@ async function trainInSession(session: Session, dir: RunDir, fromCheckpoint: str
   for (let step = startStep; step < config.steps; step++) {
     const tStep = performance.now();
     let grads: VisionParams | null = null;
-    const parts = { loss: 0, task: 0, wiring: 0, consistency: 0, repulsion: 0, correct: 0, images: 0 };
+    const parts = { loss: 0, task: 0, wiring: 0, consistency: 0, repulsion: 0, activationL1: 0, hoyer: 0, correct: 0, images: 0 };
     for (let micro = 0; micro < config.accum_steps; micro++) {
       const host = (await stream.next()).value as ImageBatch;
       const batch = toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, micro));
@@ -150,6 +150,8 @@ async function trainInSession(session: Session, dir: RunDir, fromCheckpoint: str
       parts.wiring += (await aux.wiring.data())[0];
       parts.consistency += (await aux.consistency.data())[0];
       parts.repulsion += (await aux.repulsion.data())[0];
+      parts.activationL1 += (await aux.activation_l1.data())[0];
+      parts.hoyer += (await aux.activation_hoyer.data())[0];
       parts.correct += (await aux.correct.data())[0];
       parts.images += host.size;
     }
@@ -175,6 +177,9 @@ async function trainInSession(session: Session, dir: RunDir, fromCheckpoint: str
       wiring_lambda: session.coefficients(step).wiring,
       ...(session.spec.consistency ? { consistency: parts.consistency / n, consistency_coef: session.coefficients(step).consistency } : {}),
       ...(session.spec.positions ? { repulsion: parts.repulsion / n } : {}),
+      activation_l1: parts.activationL1 / n,
+      activation_hoyer: parts.hoyer / n,
+      ...(config.activation_sparsity.coef > 0 ? { activation_coef: session.coefficients(step).activation } : {}),
       lr,
       grad_norm: gradNorm,
       images_per_second: parts.images / seconds,
