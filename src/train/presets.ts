@@ -4,23 +4,25 @@
  */
 import type { TrainConfigInput } from "./config.ts";
 
+/**
+ * MNIST-size images (28 px, 4 px patches -> 7x7 patch grid) on three stacked
+ * 7x7 areas: input enters area0, the readout leaves area2. Sized to train on
+ * 2 CPU cores in minutes.
+ */
+const TINY = {
+  sheet: { geometry: { kind: "stacked", widths: [7, 7, 7], offset: 2 }, dim: 64, qk_dim: 16, mlp_dim: 64, depth: 4 },
+  vision: { image_size: 28, patch_size: 4, channels: 1, task: "mim" },
+  data: { kind: "mnist" },
+  optim: { lr: 2e-3 },
+  batch_size: 32,
+  steps: 300,
+  eval_every: 100,
+  eval_images: 1000,
+  checkpoint_every: 100,
+} satisfies TrainConfigInput;
+
 export const PRESETS = {
-  /**
-   * MNIST-size images (28 px, 4 px patches -> 7x7 patch grid) on three stacked
-   * 7x7 areas: input enters area0, the readout leaves area2. Sized to train on
-   * 2 CPU cores in minutes.
-   */
-  tiny: {
-    sheet: { geometry: { kind: "stacked", widths: [7, 7, 7], offset: 2 }, dim: 64, qk_dim: 16, mlp_dim: 64, depth: 4 },
-    vision: { image_size: 28, patch_size: 4, channels: 1, task: "mim" },
-    data: { kind: "mnist" },
-    optim: { lr: 2e-3 },
-    batch_size: 32,
-    steps: 300,
-    eval_every: 100,
-    eval_images: 1000,
-    checkpoint_every: 100,
-  },
+  tiny: TINY,
   /**
    * The transformer baseline on the tiny preset's task and geometry: every
    * column (token) shares the weights, `depth` separate blocks, 4 heads with
@@ -28,13 +30,10 @@ export const PRESETS = {
    * attention bias. Flip one switch at a time to walk to the Columnformer.
    */
   "tiny-transformer": {
+    ...TINY,
     sheet: {
-      geometry: { kind: "stacked", widths: [7, 7, 7], offset: 2 },
-      dim: 64,
-      qk_dim: 16,
+      ...TINY.sheet,
       heads: 4,
-      mlp_dim: 64,
-      depth: 4,
       recurrent: false,
       untie_norm: false,
       untie_attn: false,
@@ -42,14 +41,7 @@ export const PRESETS = {
       value_proj: true,
       attn_bias: false,
     },
-    vision: { image_size: 28, patch_size: 4, channels: 1, task: "mim", learned_init_state: true, init_state_std: 0.02 },
-    data: { kind: "mnist" },
-    optim: { lr: 2e-3 },
-    batch_size: 32,
-    steps: 300,
-    eval_every: 100,
-    eval_images: 1000,
-    checkpoint_every: 100,
+    vision: { ...TINY.vision, learned_init_state: true, init_state_std: 0.02 },
   },
   /**
    * Natural images (64 px RGB, 8 px patches -> 8x8 grid) on stacked areas
