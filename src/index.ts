@@ -24,7 +24,15 @@ export { splitKey } from "./engine/prng.ts";
 export * from "./geometry/index.ts";
 
 // Model
-export { resolveSheetConfig, sheetConfigSchema, type SheetConfig, type SheetConfigInput } from "./model/config.ts";
+export {
+  connectivityK,
+  connectivitySpecSchema,
+  resolveSheetConfig,
+  sheetConfigSchema,
+  type ConnectivitySpec,
+  type SheetConfig,
+  type SheetConfigInput,
+} from "./model/config.ts";
 export type {
   ColumnAttentionParams,
   ColumnLayerNormParams,
@@ -38,6 +46,26 @@ export { columnAttention, initColumnAttention, localAttentionBias, type Attentio
 export { columnMlp, initColumnMlp } from "./model/mlp.ts";
 export { blockAt, initSheet, initSheetFromKey, leadingAxes, sheetApply, sheetStep } from "./model/sheet.ts";
 export { flopsPerImage, sheetStepFlops } from "./model/cost.ts";
+// Sparse sheets: K source columns per column
+export {
+  connectionDistancesFromMatrix,
+  connectivityArray,
+  resolveConnectivity,
+  scatterAttention,
+  type SheetConnectivity,
+} from "./model/sheet-connectivity.ts";
+export {
+  connectionDistances,
+  connectivityFromFile,
+  localConnectivity,
+  nearestByDistanceMatrix,
+  parseConnectivity,
+  smallWorldByDistanceMatrix,
+  smallWorldConnectivity,
+  validateConnectivity,
+  type Connectivity,
+} from "./geometry/connectivity.ts";
+export { sparseAttention } from "./model/sparse-attention.ts";
 
 // Learned geometry: column positions as parameters
 export {
@@ -54,6 +82,7 @@ export {
 export {
   crossEntropyWiringWeights,
   l1WiringWeights,
+  sparseWiringWeights,
   wiringCost,
   wiringCostFromDistances,
   wiringWeights,
@@ -128,8 +157,27 @@ export { clipByGlobalNorm, globalNorm } from "./train/clip.ts";
 export { applyOverrides, mergeConfig, parseTrainConfig, trainConfigSchema, type TrainConfig, type TrainConfigInput } from "./train/config.ts";
 export { PRESETS, type PresetName } from "./train/presets.ts";
 export { createSession, type Session } from "./train/session.ts";
-export { resume, train, type TrainOptions, type TrainSummary } from "./train/trainer.ts";
+export { INIT_CHECKPOINT, resume, train, type TrainOptions, type TrainSummary } from "./train/trainer.ts";
 export { evaluate, extractFeatures, type EvalResult } from "./train/evaluate.ts";
+export {
+  checkK,
+  connectivityJson,
+  defaultPruneSteps,
+  gatherAttentionBias,
+  meanIncomingAttention,
+  parseKList,
+  pruneCsv,
+  pruneCurve,
+  pruneCurveSvg,
+  pruneTable,
+  topKSources,
+  writePrunedRun,
+  writePruneOutputs,
+  type PrunedRun,
+  type PruneOptions,
+  type PruneResult,
+  type PruneRow,
+} from "./train/prune.ts";
 
 // Analysis
 export { linearProbe, type ProbeOptions, type ProbeResult } from "./analysis/linear-probe.ts";

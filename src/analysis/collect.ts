@@ -1,12 +1,14 @@
 /**
  * Run a trained vision model on held-out images and collect what the
  * analysis needs: the attention map of every recurrent step averaged over
- * images ([depth, N, N]), every column's final state per image
+ * images ([depth, N, N]; a sparse sheet's [depth, N, K] maps scattered into
+ * dense ones, fine for N up to a few thousand), every column's final state per image
  * ([images, N, D]) and the labels.
  */
 import type { ImageDataset } from "../data/index.ts";
 import { jit, numpy as np, tree } from "../engine/jax.ts";
 import { type VisionParams, visionEncode } from "../model/vision.ts";
+import { scatterAttention } from "../model/sheet-connectivity.ts";
 import { concatFloat32 } from "../train/evaluate.ts";
 import { heldOutBatches, type Session } from "../train/session.ts";
 
@@ -33,21 +35,21 @@ export async function collectActivity(
   const n = sheet.num_columns;
   // read out every column: the "output area" spans the whole sheet
   const everywhere = { ...layout, outputArea: { name: "sheet", start: 0, end: n } };
-  const run = jit((p: VisionParams, images: np.Array) => {
+  const run = jit((p: VisionParams, images: np.Array, ...idx: np.Array[]) => {
     const { decoder, head, ...encoder } = p;
     tree.dispose([decoder, head]);
-    const { out, attn, patches } = visionEncode(encoder, images, null, sheet, vision, everywhere);
+    const { out, attn, patches } = visionEncode(encoder, images, null, sheet, vision, everywhere, false, idx[0]);
     patches.dispose();
-    return [out, attn.sum(0)] as [np.Array, np.Array]; // states [B, N, D], attention summed over images [depth, N, N]
+    return [out, attn.sum(0)] as [np.Array, np.Array]; // states [B, N, D], attention summed over images [depth, N, N] ([depth, N, K] sparse)
   });
-  const attention = new Float64Array(sheet.depth * n * n);
+  const attention = new Float64Array(sheet.depth * n * (session.connectivity?.k ?? n));
   const chunks: Float32Array[] = [];
   const labels: number[] = [];
   let images = 0;
   let labelled = true;
   for await (const host of heldOutBatches(session, ds, limit)) {
     const x = np.array(host.images).reshape([host.size, vision.image_size, vision.image_size, vision.channels]);
-    const [states, attn] = run(tree.ref(params), x);
+    const [states, attn] = run(tree.ref(params), x, ...session.connectivityArgs());
     const a = (await attn.data()) as Float32Array;
     for (let i = 0; i < a.length; i++) attention[i] += a[i];
     chunks.push((await states.data()) as Float32Array);
@@ -60,7 +62,8 @@ export async function collectActivity(
   if (images === 0) throw new Error(`no readable held-out images in ${ds.name}`);
   return {
     images,
-    attention: Float32Array.from(attention, (v) => v / images),
+    // a sparse sheet's [depth, N, K] maps scattered into dense [depth, N, N] ones (zero where unconnected)
+    attention: session.connectivity ? scatterAttention(Float32Array.from(attention, (v) => v / images), session.connectivity) : Float32Array.from(attention, (v) => v / images),
     states: concatFloat32(chunks),
     labels: labelled ? Int32Array.from(labels) : null,
   };

@@ -6,10 +6,14 @@
  * sheet.attn.attn_bias [N, N], and the distance buffer `dist` [N, N]; all
  * float32 little-endian. `__metadata__` holds format = "columnformer" and
  * config = the resolved sheet config (with its geometry) as JSON.
+ * A sparse sheet (config.connectivity not dense) has attn_bias [N, K] and
+ * stores its source columns as the int32 tensor `sheet.connectivity` [N, K]
+ * (not a parameter), which loading validates and uses as is.
  */
 import { numpy as np } from "../engine/jax.ts";
 import type { Geometry } from "../geometry/index.ts";
-import { resolveSheetConfig, type SheetConfig } from "../model/config.ts";
+import { connectivityK, resolveSheetConfig, type SheetConfig } from "../model/config.ts";
+import { resolveConnectivity, type SheetConnectivity } from "../model/sheet-connectivity.ts";
 import type { SheetParams } from "../model/params.ts";
 import { leadingAxes } from "../model/sheet.ts";
 import { type ParamTree, treeToTensors } from "./param-tree.ts";
@@ -44,7 +48,7 @@ export function sheetTensorShapes(config: SheetConfig): Record<string, number[]>
       "sheet.attn.o.bias": [...attn, d],
     });
   }
-  if (config.attn_bias) shapes["sheet.attn.attn_bias"] = [...leadingAxes(config, false), n, n];
+  if (config.attn_bias) shapes["sheet.attn.attn_bias"] = [...leadingAxes(config, false), n, connectivityK(config) ?? n];
   return {
     ...shapes,
     "sheet.norm2.weight": [...norm, d],
@@ -65,6 +69,8 @@ export interface SheetCheckpoint {
   config: SheetConfig;
   geometry: Geometry;
   params: SheetParams;
+  /** A sparse sheet's connectivity (from the file's `sheet.connectivity`), or null for a dense sheet. */
+  connectivity: SheetConnectivity | null;
   /** The whole file, for callers that store more (e.g. a vision wrapper's tensors). */
   file: SafetensorsFile;
 }
@@ -72,17 +78,20 @@ export interface SheetCheckpoint {
 /**
  * Write a sheet checkpoint atomically. Borrows `params`. `extra` tensors
  * (other modules' parameters) and metadata are stored alongside.
+ * `extra.connectivity`: a sparse sheet's connectivity (rebuilt from the config when not given).
  */
 export async function saveSheetCheckpoint(
   path: string,
   config: SheetConfig,
   geometry: Geometry,
   params: SheetParams,
-  extra: { tensors?: Record<string, TensorData>; metadata?: Record<string, string> } = {},
+  extra: { tensors?: Record<string, TensorData>; metadata?: Record<string, string>; connectivity?: SheetConnectivity | null } = {},
 ): Promise<void> {
   const n = config.num_columns;
+  const connectivity = connectivityK(config) === null ? null : (extra.connectivity ?? resolveConnectivity(config, geometry));
   const tensors: Record<string, TensorData> = {
     ...(await treeToTensors(params, "sheet")),
+    ...(connectivity ? { "sheet.connectivity": { dtype: "I32", shape: [n, connectivity.k], data: connectivity.indices } as TensorData } : {}),
     dist: { dtype: "F32", shape: [n, n], data: geometry.distances },
     ...extra.tensors,
   };
@@ -127,6 +136,19 @@ export async function loadSheetCheckpoint(path: string): Promise<SheetCheckpoint
   const { config, geometry } = checkpointConfig(file, path);
   const n = config.num_columns;
   expectTensor(file, "dist", "F32", [n, n], path);
+  const connectivity = checkpointConnectivity(file, config, geometry, path);
   const params = tensorsToTree(file, sheetTensorShapes(config), path, "sheet.") as unknown as SheetParams;
-  return { config, geometry, params, file };
+  return { config, geometry, params, connectivity, file };
+}
+
+/** A sparse checkpoint's `sheet.connectivity` [N, K] (checked: dtype, shape, range, distinct per row); null for a dense sheet. */
+export function checkpointConnectivity(file: SafetensorsFile, config: SheetConfig, geometry: Geometry, source: string): SheetConnectivity | null {
+  const k = connectivityK(config);
+  if (k === null) return null;
+  const t = expectTensor(file, "sheet.connectivity", "I32", [config.num_columns, k], source);
+  try {
+    return resolveConnectivity(config, geometry, t.data as Int32Array);
+  } catch (e) {
+    throw new Error(`${source}: tensor "sheet.connectivity": ${(e as Error).message}`);
+  }
 }

@@ -7,11 +7,12 @@
  */
 import { numpy as np } from "../engine/jax.ts";
 import type { Geometry } from "../geometry/index.ts";
-import type { SheetConfig } from "../model/config.ts";
+import type { ConnectivitySpec, SheetConfig } from "../model/config.ts";
+import type { SheetConnectivity } from "../model/sheet-connectivity.ts";
 import { type VisionConfig, type VisionLayout, type VisionParams, visionLayout } from "../model/vision.ts";
 import type { AdamWState } from "../train/adamw.ts";
 import { visionConfigSchema } from "../train/config.ts";
-import { checkpointConfig, loadSheetCheckpoint, saveSheetCheckpoint, sheetTensorShapes, tensorsToTree } from "./checkpoint.ts";
+import { checkpointConfig, checkpointConnectivity, loadSheetCheckpoint, saveSheetCheckpoint, sheetTensorShapes, tensorsToTree } from "./checkpoint.ts";
 import { namedLeaves, type ParamTree, treeToTensors } from "./param-tree.ts";
 import { readSafetensors, type SafetensorsFile, writeSafetensors } from "./safetensors.ts";
 
@@ -50,12 +51,14 @@ export interface VisionCheckpoint {
   geometry: Geometry;
   layout: VisionLayout;
   params: VisionParams;
+  /** A sparse sheet's connectivity (`sheet.connectivity` [N, K]), or null for a dense sheet. */
+  connectivity: SheetConnectivity | null;
   /** Training step at which it was written (0 if unknown). */
   step: number;
   metadata: Record<string, string>;
 }
 
-/** Save the vision model atomically. Borrows `params`. */
+/** Save the vision model atomically. Borrows `params`. `connectivity`: a sparse sheet's (rebuilt from the config when not given). */
 export async function saveVisionCheckpoint(
   path: string,
   sheet: SheetConfig,
@@ -63,11 +66,13 @@ export async function saveVisionCheckpoint(
   geometry: Geometry,
   params: VisionParams,
   metadata: Record<string, string> = {},
+  connectivity?: SheetConnectivity | null,
 ): Promise<void> {
   const { sheet: sheetParams, ...rest } = params;
   await saveSheetCheckpoint(path, sheet, geometry, sheetParams, {
     tensors: await treeToTensors(rest),
     metadata: { ...metadata, vision: JSON.stringify(vision) },
+    connectivity,
   });
 }
 
@@ -83,12 +88,12 @@ export function checkpointVisionConfig(file: SafetensorsFile, source: string): V
 
 /** Load and validate a vision checkpoint (every tensor checked by name, dtype and shape). */
 export async function loadVisionCheckpoint(path: string): Promise<VisionCheckpoint> {
-  const { config: sheet, geometry, params: sheetParams, file } = await loadSheetCheckpoint(path);
+  const { config: sheet, geometry, params: sheetParams, connectivity, file } = await loadSheetCheckpoint(path);
   const vision = checkpointVisionConfig(file, path);
   const layout = visionLayout(vision, geometry);
   const rest = tensorsToTree(file, visionTensorShapes(sheet, vision, layout), path);
   const params = { ...rest, sheet: sheetParams } as unknown as VisionParams;
-  return { sheet, vision, geometry, layout, params, step: Number(file.metadata.step ?? 0), metadata: file.metadata };
+  return { sheet, vision, geometry, layout, params, connectivity, step: Number(file.metadata.step ?? 0), metadata: file.metadata };
 }
 
 /** Peek at a checkpoint's configs without building arrays. */
@@ -96,6 +101,17 @@ export async function readVisionCheckpointConfig(path: string): Promise<{ sheet:
   const file = await readSafetensors(path);
   const { config, geometry } = checkpointConfig(file, path);
   return { sheet: config, vision: checkpointVisionConfig(file, path), geometry };
+}
+
+/**
+ * A sparse checkpoint's connectivity: its indices [N * K] (validated) and its resolved spec
+ * (a `file` spec carries its k, so the file need not be read again); null for a dense sheet.
+ */
+export async function readCheckpointConnectivity(path: string): Promise<{ indices: Int32Array; spec: ConnectivitySpec } | null> {
+  const file = await readSafetensors(path);
+  const { config, geometry } = checkpointConfig(file, path);
+  const c = checkpointConnectivity(file, config, geometry, path);
+  return c ? { indices: c.indices, spec: config.connectivity! } : null;
 }
 
 /** Save AdamW state (moments as `mu.<param>`, `nu.<param>`; step in metadata). Borrows `state`. */

@@ -10,6 +10,7 @@ import { registerAnalyze } from "./commands/analyze.ts";
 import { registerProbe } from "./commands/probe.ts";
 import { registerSweep } from "./commands/sweep.ts";
 import { registerCompare } from "./commands/compare.ts";
+import { registerPrune } from "./commands/prune.ts";
 
 const program = new Command()
   .name("columnformer")
@@ -26,6 +27,7 @@ registerProbe(program);
 registerAnalyze(program);
 registerSweep(program);
 registerCompare(program);
+registerPrune(program);
 
 try {
   await program.parseAsync(process.argv);

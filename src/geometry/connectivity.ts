@@ -631,3 +631,101 @@ export function connectivityFromFile(path: string, n: number): Connectivity {
   }
   return parseConnectivity(text, n, path.toLowerCase().endsWith(".json") ? "json" : "csv", path);
 }
+
+// ---------------------------------------------------------------------------
+// From a dense distance matrix (any metric: torus wrap-around, sphere geodesic, self_offset)
+// ---------------------------------------------------------------------------
+
+function checkDistanceMatrix(distances: ArrayLike<number>, n: number, what: string): void {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${what}: n must be a positive integer, got ${n}`);
+  if (distances.length !== n * n) throw new Error(`${what}: distances has ${distances.length} entries, expected N * N = ${n * n}`);
+}
+
+/** Row i's `m` nearest columns other than i by ascending (distance, index), written to `out` at `offset`. O(N log m). */
+function nearestOthers(distances: ArrayLike<number>, n: number, i: number, m: number, heap: NearestHeap, out: Int32Array, offset: number): void {
+  if (m === 0) return;
+  const row = i * n;
+  for (let j = 0; j < n; j++) if (j !== i) heap.offer(distances[row + j], j);
+  heap.drain(out, new Float64Array(m), offset);
+}
+
+/**
+ * Local connectivity from a dense distance matrix [N * N] (row-major, e.g. `Geometry.distances`):
+ * each column reads from itself (entry 0) and its `k - 1` nearest other columns by ascending
+ * (distance, index), so it follows the geometry's own metric (torus wrap-around, sphere geodesic).
+ * O(N^2 log k); for huge N use {@link localConnectivity} on positions. Returns indices [N * k].
+ */
+export function nearestByDistanceMatrix(distances: ArrayLike<number>, n: number, k: number): Int32Array {
+  checkDistanceMatrix(distances, n, "nearestByDistanceMatrix");
+  if (!Number.isInteger(k) || k < 1 || k > n) throw new Error(`nearestByDistanceMatrix: k must be an integer in 1..${n} (the number of columns), got ${k}`);
+  const out = new Int32Array(n * k);
+  const heap = new NearestHeap(Math.max(1, k - 1));
+  for (let i = 0; i < n; i++) {
+    out[i * k] = i;
+    nearestOthers(distances, n, i, k - 1, heap, out, i * k + 1);
+  }
+  return out;
+}
+
+/**
+ * Small-world connectivity from a dense distance matrix: each row holds the `kLocal` entries of
+ * {@link nearestByDistanceMatrix} (itself first), then `kLong` distinct long-range sources drawn
+ * without replacement from the other columns, uniformly (decay 0) or with probability
+ * proportional to max(d, floor)^-decay, floor = the kLocal-th local distance (at least 1e-9).
+ * Deterministic given `seed` (row i draws from Rng(mixSeed(seed, i))). Returns indices [N * (kLocal + kLong)].
+ * O(N^2 log kLocal) plus O(N) per row for the draws.
+ */
+export function smallWorldByDistanceMatrix(distances: ArrayLike<number>, n: number, kLocal: number, kLong: number, options: SmallWorldOptions): Int32Array {
+  checkDistanceMatrix(distances, n, "smallWorldByDistanceMatrix");
+  if (!Number.isInteger(kLocal) || kLocal < 1) throw new Error(`smallWorldByDistanceMatrix: kLocal must be a positive integer, got ${kLocal}`);
+  if (!Number.isInteger(kLong) || kLong < 0) throw new Error(`smallWorldByDistanceMatrix: kLong must be a non-negative integer, got ${kLong}`);
+  if (kLocal + kLong > n) {
+    throw new Error(`smallWorldByDistanceMatrix: kLocal + kLong = ${kLocal + kLong} exceeds the ${n} columns; every row needs distinct sources`);
+  }
+  const decay = options.decay ?? 0;
+  if (!Number.isFinite(decay) || decay < 0) throw new Error(`smallWorldByDistanceMatrix: decay must be a finite number >= 0, got ${decay}`);
+  if (!Number.isInteger(options.seed)) throw new Error(`smallWorldByDistanceMatrix: seed must be an integer, got ${options.seed}`);
+  const k = kLocal + kLong;
+  const out = new Int32Array(n * k);
+  const heap = new NearestHeap(Math.max(1, kLocal - 1));
+  const cumulative = new Float64Array(n);
+  const taken = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const row = i * k;
+    out[row] = i;
+    nearestOthers(distances, n, i, kLocal - 1, heap, out, row + 1);
+    if (kLong === 0) continue;
+    taken.fill(0);
+    for (let t = 0; t < kLocal; t++) taken[out[row + t]] = 1;
+    const rng = new Rng(mixSeed(options.seed, i));
+    const floor = Math.max(distances[i * n + out[row + kLocal - 1]], 1e-9);
+    // cumulative weights of the columns not taken; rebuilt only when draws keep hitting taken ones
+    const rebuild = (): number => {
+      let total = 0;
+      for (let j = 0; j < n; j++) {
+        if (!taken[j]) total += decay > 0 ? Math.max(distances[i * n + j], floor) ** -decay : 1;
+        cumulative[j] = total;
+      }
+      return total;
+    };
+    let total = rebuild();
+    for (let t = kLocal; t < k; t++) {
+      let j = -1;
+      for (let attempt = 0; j < 0; attempt++) {
+        if (attempt > 0 && attempt % 32 === 0) total = rebuild();
+        const u = rng.next() * total;
+        let lo = 0;
+        let hi = n - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (cumulative[mid] > u) hi = mid;
+          else lo = mid + 1;
+        }
+        if (!taken[lo]) j = lo;
+      }
+      taken[j] = 1;
+      out[row + t] = j;
+    }
+  }
+  return out;
+}

@@ -12,6 +12,7 @@
 import { nn, numpy as np } from "../engine/jax.ts";
 import { splitKey } from "../engine/prng.ts";
 import { columnLinear, initColumnLinear } from "./column-linear.ts";
+import { sparseAttention } from "./sparse-attention.ts";
 import type { ColumnAttentionParams } from "./params.ts";
 
 /** Local Gaussian attention-bias prior: max(-d^2 / (2 sigma^2), -8), from distances [N*N]. */
@@ -50,22 +51,31 @@ export function initColumnAttention(key: np.Array, lead: number[], shape: Attent
 }
 
 /**
- * Consumes `p` and `h`. h: [batch, N, D] (the normed states).
+ * Consumes `p`, `h` and `connectivity`. h: [batch, N, D] (the normed states).
  * Returns out [batch, N, D] and attn [batch, N, N] (row i: where column i
  * reads from, averaged over heads; rows sum to 1).
+ *
+ * Sparse sheets pass `connectivity`, int32 [N, K] (column i reads from
+ * connectivity[i, 0..K)); the attention bias is then [N, K] and attn is
+ * [batch, N, K] (attn[b, i, t] = weight of source connectivity[i, t]).
  */
 export function columnAttention(
   p: ColumnAttentionParams,
   h: np.Array,
   scale: number,
   heads = 1,
+  connectivity?: np.Array,
 ): { out: np.Array; attn: np.Array } {
   const q = columnLinear(p.q, h.ref); // [batch, N, heads*qk]
   const k = columnLinear(p.k, h.ref); // [batch, N, heads*qk]
   const v = p.v ? columnLinear(p.v, h) : h; // [batch, N, D]
   let out: np.Array;
   let attn: np.Array;
-  if (heads === 1) {
+  if (connectivity) {
+    const [n, kk] = connectivity.shape;
+    const bias = p.attn_bias ?? np.zeros([n, kk], { dtype: q.dtype });
+    ({ out, attn } = heads === 1 ? sparseAttention(q, k, v, bias, connectivity, scale) : sparseMultiHead(q, k, v, bias, connectivity, scale, heads));
+  } else if (heads === 1) {
     let scores = np.matmul(q, k.transpose([0, 2, 1])).mul(scale); // [batch, N, N]
     if (p.attn_bias) scores = scores.add(p.attn_bias);
     attn = nn.softmax(scores, -1);
@@ -81,4 +91,26 @@ export function columnAttention(
   }
   if (p.o) out = columnLinear(p.o, out);
   return { out, attn };
+}
+
+/**
+ * Sparse attention with several heads (each mixes D / heads value features; the bias [N, K] is
+ * shared by the heads). Consumes every argument. q, k: [B, N, heads*qk], v: [B, N, D],
+ * idx: int32 [N, K]. Returns out [B, N, D] and attn [B, N, K] (mean over heads). Arrays are split
+ * into heads BEFORE the gathers, so every gather feeds a multiply (see sparse-attention.ts).
+ */
+function sparseMultiHead(q: np.Array, k: np.Array, v: np.Array, bias: np.Array, idx: np.Array, scale: number, heads: number): { out: np.Array; attn: np.Array } {
+  const [b, n, d] = v.shape;
+  const [, kk] = idx.shape;
+  const keys = np.take(k.reshape([b, n, heads, -1]), idx.ref, 1); // [B, N, K, heads, qk]
+  const scores = q
+    .reshape([b, n, 1, heads, -1])
+    .mul(keys)
+    .sum(-1)
+    .mul(scale)
+    .add(bias.reshape([n, kk, 1])); // [B, N, K, heads]
+  const a = nn.softmax(scores, 2); // over the K sources
+  const values = np.take(v.reshape([b, n, heads, d / heads]), idx, 1); // [B, N, K, heads, D/heads]
+  const out = a.ref.reshape([b, n, kk, heads, 1]).mul(values).sum(2).reshape([b, n, d]); // [B, N, D]
+  return { out, attn: a.mean(-1) };
 }

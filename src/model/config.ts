@@ -4,10 +4,38 @@
  * and match the earlier Python model.
  */
 import { z } from "zod";
+import { connectivityFromFile } from "../geometry/connectivity.ts";
 import { buildGeometry, geometrySpecSchema } from "../geometry/index.ts";
 import type { Geometry, GeometrySpec } from "../geometry/index.ts";
 
 const positiveInt = z.number().int().positive();
+
+/**
+ * Which source columns each column attends to. `dense`: all N (attention [N, N]). Sparse kinds
+ * give every column K sources (attention [N, K], see src/model/sheet-connectivity.ts):
+ * `local`: itself and its k - 1 nearest columns by the geometry's distances;
+ * `small_world`: the k_local nearest, then k_long distinct far sources drawn uniformly
+ * (decay 0) or with probability proportional to d^-decay, deterministic per `seed`;
+ * `file`: explicit index lists (JSON `{"indices": [[...], ...]}` or CSV, one row per column);
+ * `k` is filled in from the file when the config is resolved.
+ */
+export const connectivitySpecSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("dense") }).strict(),
+  z.object({ kind: z.literal("local"), k: positiveInt }).strict(),
+  z
+    .object({
+      kind: z.literal("small_world"),
+      k_local: positiveInt,
+      k_long: z.number().int().nonnegative(),
+      decay: z.number().nonnegative().optional(),
+      seed: z.number().int().optional(),
+    })
+    .strict(),
+  z.object({ kind: z.literal("file"), path: z.string().min(1), k: positiveInt.optional() }).strict(),
+]);
+
+/** A connectivity spec (see connectivitySpecSchema). */
+export type ConnectivitySpec = z.infer<typeof connectivitySpecSchema>;
 
 /** Schema of a sheet config as written by a user (defaults filled in, unknown fields rejected). */
 export const sheetConfigSchema = z
@@ -50,6 +78,8 @@ export const sheetConfigSchema = z
     attn_bias_init: z.enum(["local", "zeros"]).default("local"),
     /** Width sigma of the local Gaussian: bias = max(-d^2 / (2 sigma^2), -8). */
     attn_bias_sigma: z.number().positive().default(2),
+    /** Which columns attend to which: dense (all N) or K sources per column (see connectivitySpecSchema). */
+    connectivity: connectivitySpecSchema.default({ kind: "dense" }),
   })
   .strict();
 
@@ -77,6 +107,18 @@ export interface SheetConfig {
   learn_positions: boolean;
   attn_bias_init: "local" | "zeros";
   attn_bias_sigma: number;
+  /** Dense when absent. A resolved `file` spec carries its `k`. */
+  connectivity?: ConnectivitySpec;
+}
+
+/** Sources per column K of a sparse sheet, or null for a dense one. */
+export function connectivityK(config: Pick<SheetConfig, "connectivity">): number | null {
+  const c = config.connectivity;
+  if (!c || c.kind === "dense") return null;
+  if (c.kind === "local") return c.k;
+  if (c.kind === "small_world") return c.k_local + c.k_long;
+  if (c.k === undefined) throw new Error(`config.connectivity: the file spec has no k; resolve the config first (resolveSheetConfig)`);
+  return c.k;
 }
 
 /** Format a zod error as one line naming the field, e.g. `config.depth: expected number`. */
@@ -104,11 +146,38 @@ export function resolveSheetConfig(input: unknown): { config: SheetConfig; geome
   if (c.dim % c.heads !== 0) {
     throw new Error(`invalid config: dim ${c.dim} is not divisible by heads ${c.heads}; each head mixes dim / heads features`);
   }
+  const connectivity = resolveConnectivitySpec(c.connectivity, geometry.numColumns, c.learn_positions);
   const config: SheetConfig = {
     ...c,
+    connectivity,
     geometry: c.geometry as GeometrySpec,
     num_columns: geometry.numColumns,
     attn_scale: c.attn_scale ?? c.qk_dim ** -0.5,
   };
   return { config, geometry };
+}
+
+/** Check a connectivity spec against N columns (one-line errors naming the field); a file spec gets its k. */
+function resolveConnectivitySpec(spec: ConnectivitySpec, n: number, learnPositions: boolean): ConnectivitySpec {
+  if (spec.kind === "dense") return spec;
+  if (learnPositions) {
+    throw new Error(`invalid config: connectivity is ${spec.kind} but learn_positions is true; learned positions need a dense sheet (sparse connections are fixed at init)`);
+  }
+  if (spec.kind === "local" && spec.k > n) {
+    throw new Error(`invalid config: connectivity.k is ${spec.k} but the sheet has ${n} columns; k counts the column itself, so k <= ${n}`);
+  }
+  if (spec.kind === "small_world" && spec.k_local + spec.k_long > n) {
+    throw new Error(`invalid config: connectivity.k_local + connectivity.k_long is ${spec.k_local + spec.k_long} but the sheet has ${n} columns; every row needs distinct sources`);
+  }
+  if (spec.kind === "file") {
+    if (spec.k !== undefined) return spec; // resolved before (e.g. stored in a checkpoint): the file is not read again
+    let k: number;
+    try {
+      k = connectivityFromFile(spec.path, n).k;
+    } catch (e) {
+      throw new Error(`invalid config: connectivity.path: ${(e as Error).message}`);
+    }
+    return { ...spec, k };
+  }
+  return spec;
 }

@@ -6,18 +6,19 @@
  * Untying weights across columns changes the parameter count, not the FLOPs:
  * every column still applies one map of the same size.
  */
-import type { SheetConfig } from "./config.ts";
+import { connectivityK, type SheetConfig } from "./config.ts";
 import type { VisionConfig, VisionLayout } from "./vision.ts";
 
 /** FLOPs of one sheet step for one image, by part. */
 export function sheetStepFlops(c: SheetConfig): Record<"qk" | "vo" | "scores" | "mix" | "mlp", number> {
   const { num_columns: n, dim: d, mlp_dim: m } = c;
   const qk = c.heads * c.qk_dim;
+  const sources = connectivityK(c) ?? n; // K per column for a sparse sheet, all N for a dense one
   return {
     qk: 2 * (2 * n * d * qk), // query and key projections
     vo: c.value_proj ? 2 * (2 * n * d * d) : 0, // value and output projections
-    scores: 2 * n * n * qk, // q . k for every pair, every head
-    mix: 2 * n * n * d, // attention-weighted sum of values (heads split D)
+    scores: 2 * n * sources * qk, // q . k for every connection, every head
+    mix: 2 * n * sources * d, // attention-weighted sum of values (heads split D)
     mlp: 2 * (2 * n * d * m), // fc1 and fc2
   };
 }

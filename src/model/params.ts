@@ -37,7 +37,10 @@ export interface ColumnAttentionParams {
   v?: { weight: Array; bias: Array };
   /** Output projection (value_proj): weight [N, D, D], bias [N, D]. */
   o?: { weight: Array; bias: Array };
-  /** Learned attention bias [N, N] (target column i, source column j), shared by the heads. */
+  /**
+   * Learned attention bias [N, N] (target column i, source column j), shared by the heads;
+   * [N, K] for a sparse sheet (entry (i, t): the connection from source connectivity[i, t]).
+   */
   attn_bias?: Array;
 }
 

@@ -18,7 +18,8 @@ import { columnLinear, initColumnLinear } from "./column-linear.ts";
 import type { SheetConfig } from "./config.ts";
 import type { SheetParams } from "./params.ts";
 import { patchify } from "./patches.ts";
-import { blockAt, initSheetFromKey, sheetStep } from "./sheet.ts";
+import { blockAt, checkConnectivityArg, initSheetFromKey, sheetStep } from "./sheet.ts";
+import type { SheetConnectivity } from "./sheet-connectivity.ts";
 
 /** Configuration of the image front end and readouts. */
 export interface VisionConfig {
@@ -100,8 +101,11 @@ export function visionLayout(vision: VisionConfig, geometry: Geometry): VisionLa
   return { inputArea, outputArea, grid, numPatches: grid * grid, patchDim: p * p * channels, positionDim: geometry.positionDim };
 }
 
-/** Initialise all vision-model parameters; the same seed gives identical parameters. */
-export function initVision(sheetConfig: SheetConfig, vision: VisionConfig, geometry: Geometry, seed: number): VisionParams {
+/**
+ * Initialise all vision-model parameters; the same seed gives identical parameters.
+ * `connectivity`: a sparse sheet's (resolved from the configs when not given).
+ */
+export function initVision(sheetConfig: SheetConfig, vision: VisionConfig, geometry: Geometry, seed: number, connectivity?: SheetConnectivity | null): VisionParams {
   const layout = visionLayout(vision, geometry);
   const { dim, num_columns: n } = sheetConfig;
   const [kSheet, kEmbed, kMask, kHead] = splitKey(random.key(seed), 4);
@@ -114,7 +118,7 @@ export function initVision(sheetConfig: SheetConfig, vision: VisionConfig, geome
       bias: np.zeros([dim]),
     },
     mask_token: random.normal(kMask, [dim]).mul(0.02),
-    sheet: initSheetFromKey(sheetConfig, geometry, kSheet),
+    sheet: initSheetFromKey(sheetConfig, geometry, kSheet, connectivity),
   };
   if (sheetConfig.learn_positions) {
     params.positions = np.array(new Float32Array(geometry.positions)).reshape([n, geometry.positionDim]);
@@ -149,9 +153,10 @@ function placeInArea(states: np.Array, area: Area, numColumns: number): np.Array
 
 /**
  * Run the vision model up to the output area (readout parameters are not used).
- * Consumes `params`, `images` and `mask`.
+ * Consumes `params`, `images`, `mask` and `connectivity`.
  * images: [B, H, W, C]; mask: [B, P] with 1 = masked patch (or null) ->
  * out: output-area states [B, P_out, D], attn: [B, depth, N, N], patches [B, P, p*p*C].
+ * A sparse sheet needs `connectivity` int32 [N, K] and returns attn [B, depth, N, K].
  */
 export function visionEncode(
   params: Pick<VisionParams, "patch_embed" | "mask_token" | "init_state" | "sheet">,
@@ -161,7 +166,9 @@ export function visionEncode(
   vision: VisionConfig,
   layout: VisionLayout,
   withActivity = false,
+  connectivity?: np.Array,
 ): { out: np.Array; attn: np.Array; patches: np.Array; activity?: ColumnActivity } {
+  checkConnectivityArg(sheet, connectivity, "visionEncode");
   const patches = patchify(images, vision.patch_size); // [B, P, p*p*C]
   let embedded = np.matmul(patches.ref, params.patch_embed.weight.transpose()).add(params.patch_embed.bias); // [B, P, D]
   if (mask) {
@@ -177,7 +184,7 @@ export function visionEncode(
   const hoyer: np.Array[] = [];
   for (let step = 0; step < sheet.depth; step++) {
     if (step > 0 && vision.inject === "every") x = x.add(drive.ref);
-    const r = sheetStep(blockAt(params.sheet, step, sheet), x, sheet);
+    const r = sheetStep(blockAt(params.sheet, step, sheet), x, sheet, connectivity?.ref);
     x = r.x;
     maps.push(r.attn);
     if (withActivity) {
@@ -187,6 +194,7 @@ export function visionEncode(
     }
   }
   drive.dispose();
+  connectivity?.dispose();
   tree.dispose(params.sheet);
   const { start, end } = layout.outputArea;
   const out = x.slice([], [start, end]); // [B, P_out, D]

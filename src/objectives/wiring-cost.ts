@@ -48,3 +48,32 @@ export function wiringCost(attn: np.Array, weights: np.Array, lambda: number): n
 export function wiringCostFromDistances(attn: np.Array, distances: np.Array, spec: WiringCostSpec): np.Array {
   return wiringCost(attn, wiringWeights(distances, spec), spec.lambda);
 }
+
+/**
+ * Wiring weights of a SPARSE sheet's connections, on the host: the dense definition restricted
+ * to the K connections, so dense and sparse costs compare directly. `l1`: W_it = d_it^p / mean(d^p)
+ * with the mean over ALL N^2 column pairs; `cross_entropy`: W_it = d_it^2 / (2 sigma^2) +
+ * log sum_j exp(-d_ij^2 / (2 sigma^2)) with the sum over ALL N columns.
+ * allDistances: [N * N]; connectionDistances: [N * K] (row i: d(i, source t)). Returns [N * K].
+ */
+export function sparseWiringWeights(allDistances: ArrayLike<number>, connectionDistances: ArrayLike<number>, n: number, k: number, spec: WiringCostSpec): Float32Array {
+  const out = new Float32Array(n * k);
+  if (spec.form === "l1") {
+    const p = spec.p ?? 1;
+    let sum = 0;
+    for (let t = 0; t < n * n; t++) sum += allDistances[t] ** p;
+    const mean = sum / (n * n);
+    for (let t = 0; t < n * k; t++) out[t] = connectionDistances[t] ** p / mean;
+    return out;
+  }
+  const c = 1 / (2 * (spec.sigma ?? 2) ** 2);
+  for (let i = 0; i < n; i++) {
+    let max = -Infinity;
+    for (let j = 0; j < n; j++) max = Math.max(max, -(allDistances[i * n + j] ** 2) * c);
+    let z = 0;
+    for (let j = 0; j < n; j++) z += Math.exp(-(allDistances[i * n + j] ** 2) * c - max);
+    const logZ = max + Math.log(z);
+    for (let t = 0; t < k; t++) out[i * k + t] = connectionDistances[i * k + t] ** 2 * c + logZ;
+  }
+  return out;
+}

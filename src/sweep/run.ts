@@ -27,6 +27,7 @@ import { jit, numpy as np, tree } from "../engine/jax.ts";
 import { positionDistances, positionSpace } from "../geometry/learned.ts";
 import { flopsPerImage } from "../model/cost.ts";
 import { type VisionParams, visionEncode } from "../model/vision.ts";
+import { scatterAttention } from "../model/sheet-connectivity.ts";
 import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
 import { extractFeatures } from "../train/evaluate.ts";
 import { checkpointPath, openRunDir, readLog, writeJsonAtomic } from "../train/run-dir.ts";
@@ -299,25 +300,27 @@ async function probeAccuracy(
 
 /**
  * Attention of every recurrent step averaged over the first `limit` held-out
- * images (no mask): [depth, N, N] row-major. Borrows `params`.
+ * images (no mask): [depth, N, N] row-major (a sparse sheet's [depth, N, K]
+ * maps are scattered into dense ones, zero where there is no connection).
+ * Borrows `params`.
  */
 export async function meanAttentionMaps(session: Session, params: VisionParams, ds: ImageDataset, limit: number): Promise<Float32Array> {
   const { sheet, vision, layout } = session;
   const n = sheet.num_columns;
-  const run = jit((p: VisionParams, images: np.Array) => {
+  const run = jit((p: VisionParams, images: np.Array, ...idx: np.Array[]) => {
     const { decoder, head, positions, ...encoder } = p;
     tree.dispose([decoder, head, positions]);
-    const { out, attn, patches } = visionEncode(encoder, images, null, sheet, vision, layout);
+    const { out, attn, patches } = visionEncode(encoder, images, null, sheet, vision, layout, false, idx[0]);
     out.dispose();
     patches.dispose();
-    return attn.sum(0); // [depth, N, N], summed over the batch
+    return attn.sum(0); // [depth, N, N] ([depth, N, K] sparse), summed over the batch
   });
-  const sums = new Float64Array(sheet.depth * n * n);
+  const sums = new Float64Array(sheet.depth * n * (session.connectivity?.k ?? n));
   let images = 0;
   try {
     for await (const host of heldOutBatches(session, ds, limit)) {
       const x = np.array(host.images).reshape([host.size, vision.image_size, vision.image_size, vision.channels]);
-      const a = (await run(tree.ref(params), x).data()) as Float32Array;
+      const a = (await run(tree.ref(params), x, ...session.connectivityArgs()).data()) as Float32Array;
       for (let i = 0; i < a.length; i++) sums[i] += a[i];
       images += host.size;
     }
@@ -325,7 +328,8 @@ export async function meanAttentionMaps(session: Session, params: VisionParams, 
     run.dispose();
   }
   if (images === 0) throw new Error(`no readable held-out images in ${ds.name} to measure attention on`);
-  return Float32Array.from(sums, (v) => v / images);
+  const mean = Float32Array.from(sums, (v) => v / images);
+  return session.connectivity ? scatterAttention(mean, session.connectivity) : mean;
 }
 
 /**

@@ -79,7 +79,7 @@ export async function writeReconstructions(
     const batch = toDevice(session, host, maskSeed(session.config.seed, EVAL_MASK, 0));
     const mask = (await batch.mask.ref.data()) as Float32Array;
     batch.labels.dispose();
-    const pred = (await predictPatches(tree.ref(params), batch.images, batch.mask, session.spec).data()) as Float32Array;
+    const pred = (await predictPatches(tree.ref(params), batch.images, batch.mask, session.spec, session.connectivityArgs()[0]).data()) as Float32Array;
     const pixels = size * size * vision.channels;
     const per = layout.numPatches * layout.patchDim;
     for (let i = 0; i < host.size; i++) {

@@ -19,7 +19,7 @@ import { classify, decodePatches, type VisionConfig, type VisionLayout, type Vis
 import { correctCount, crossEntropy } from "../objectives/classification.ts";
 import { featureConsistency, untiedWeights } from "../objectives/feature-consistency.ts";
 import { maskedMse, normalizePatches } from "../objectives/mim.ts";
-import { wiringCostFromDistances, type WiringCostSpec } from "../objectives/wiring-cost.ts";
+import { wiringCost, wiringCostFromDistances, type WiringCostSpec } from "../objectives/wiring-cost.ts";
 
 /** One batch on the device. */
 export type DeviceBatch = {
@@ -33,8 +33,15 @@ export type DeviceBatch = {
 
 /** Inputs of one step besides parameters and batch (all consumed). */
 export type StepInputs = {
-  /** Fixed column distances [N, N] (unused when positions are learned). */
+  /**
+   * Fixed column distances [N, N] (unused when positions are learned); for a sparse sheet the
+   * connection distances [N, K] (informational: its wiring cost uses `wiringWeights`).
+   */
   distances: np.Array;
+  /** Sparse sheets: source columns int32 [N, K] (absent for a dense sheet). */
+  connectivity?: np.Array;
+  /** Sparse sheets: wiring weights of the connections [N, K] (see sparseWiringWeights), lambda 1. */
+  wiringWeights?: np.Array;
   /** Neighbour graph [N, N] of the feature-consistency penalty. */
   neighbours: np.Array;
   /** Current coefficients (scalars). */
@@ -80,7 +87,7 @@ export function objective(params: VisionParams, batch: DeviceBatch, inputs: Step
   const { decoder, head, positions, ...encoder } = params;
   const consistency = spec.consistency ? featureConsistency(untiedWeights(encoder.sheet, spec.sheet).map((w) => w.ref), inputs.neighbours) : (inputs.neighbours.dispose(), np.zeros([]));
   const isMim = spec.vision.task === "mim";
-  const { out, attn, patches, activity } = visionEncode(encoder, batch.images, isMim ? batch.mask.ref : null, spec.sheet, spec.vision, spec.layout, true);
+  const { out, attn, patches, activity } = visionEncode(encoder, batch.images, isMim ? batch.mask.ref : null, spec.sheet, spec.vision, spec.layout, true, inputs.connectivity);
   let task: np.Array;
   let correct: np.Array;
   if (isMim) {
@@ -102,7 +109,13 @@ export function objective(params: VisionParams, batch: DeviceBatch, inputs: Step
     distances = positionDistances(positions, spec.positions.space); // [N, N], differentiable in the positions
     spread = repulsion(distances.ref, spec.positions.spacing);
   }
-  const wiring = wiringCostFromDistances(attn, distances, { ...spec.wiring, lambda: 1 });
+  let wiring: np.Array;
+  if (inputs.wiringWeights) {
+    distances.dispose();
+    wiring = wiringCost(attn, inputs.wiringWeights, 1); // sparse: attn [B, depth, N, K]
+  } else {
+    wiring = wiringCostFromDistances(attn, distances, { ...spec.wiring, lambda: 1 });
+  }
   const total = task.ref
     .add(wiring.ref.mul(inputs.wiring))
     .add(consistency.ref.mul(inputs.consistency))
@@ -111,11 +124,11 @@ export function objective(params: VisionParams, batch: DeviceBatch, inputs: Step
   return [total, { task, wiring, consistency, repulsion: spread, activation_l1: activity!.l1, activation_hoyer: activity!.hoyer, correct }];
 }
 
-/** Per-patch predictions for a figure: [B, P, p*p*C] in normalised units. Consumes params and inputs. */
-export function predictPatches(params: VisionParams, images: np.Array, mask: np.Array, spec: ObjectiveSpec): np.Array {
+/** Per-patch predictions for a figure: [B, P, p*p*C] in normalised units. Consumes params and inputs (`connectivity`: a sparse sheet's [N, K]). */
+export function predictPatches(params: VisionParams, images: np.Array, mask: np.Array, spec: ObjectiveSpec, connectivity?: np.Array): np.Array {
   const { decoder, head, positions, ...encoder } = params;
   tree.dispose([head, positions]);
-  const { out, attn, patches } = visionEncode(encoder, images, mask, spec.sheet, spec.vision, spec.layout);
+  const { out, attn, patches } = visionEncode(encoder, images, mask, spec.sheet, spec.vision, spec.layout, false, connectivity);
   attn.dispose();
   patches.dispose();
   return decodePatches(decoder!, out);

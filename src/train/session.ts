@@ -13,7 +13,8 @@ import { randomPatchMask } from "../objectives/mim.ts";
 import type { TrainConfig } from "./config.ts";
 import { medianSpacing, positionSpace } from "../geometry/learned.ts";
 import { nearestNeighbourGraph } from "../objectives/feature-consistency.ts";
-import type { WiringCostSpec } from "../objectives/wiring-cost.ts";
+import { sparseWiringWeights, type WiringCostSpec } from "../objectives/wiring-cost.ts";
+import { connectivityArray, resolveConnectivity, type SheetConnectivity } from "../model/sheet-connectivity.ts";
 import { type DeviceBatch, type LossParts, objective, type ObjectiveSpec, type StepInputs } from "./loss.ts";
 import { penaltySchedule } from "./schedule.ts";
 
@@ -25,8 +26,14 @@ export interface Session {
   geometry: Geometry;
   layout: VisionLayout;
   spec: ObjectiveSpec;
-  /** Column distances [N, N] on the device (kept; stepInputs passes a reference). */
+  /** Column distances [N, N] on the device, [N, K] connection distances for a sparse sheet (kept; stepInputs passes a reference). */
   distances: np.Array;
+  /** A sparse sheet's connectivity (host), or null for a dense sheet. */
+  connectivity: SheetConnectivity | null;
+  /** A sparse sheet's source columns int32 [N, K] on the device (kept), or null. */
+  connectivityArray: np.Array | null;
+  /** A sparse sheet's wiring weights [N, K] on the device (kept), or null. */
+  wiringWeights: np.Array | null;
   /** Neighbour graph [N, N] of the feature-consistency penalty (kept). */
   neighbours: np.Array;
   /** The penalty coefficients at optimiser step `step` (0-based), from their schedules. */
@@ -44,13 +51,17 @@ export interface Session {
   evalStep: (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => [np.Array, LossParts];
   /** jit: output-area states [B, P_out, D] of unmasked images (features for probes and analysis). */
   encode: (params: VisionParams, images: np.Array) => np.Array;
+  /** References to the sparse connectivity array for a call: [] for a dense sheet, [idx] for a sparse one (pass as trailing jit arguments). */
+  connectivityArgs: () => np.Array[];
 }
 
 /**
  * Build the session for a resolved training config. `learned` replaces the
  * config's geometry (a trained model's learned positions; same columns and areas).
+ * `indices` [N * K]: a sparse sheet's connectivity from a checkpoint, which wins
+ * over rebuilding it from the config.
  */
-export function createSession(config: TrainConfig, learned?: Geometry): Session {
+export function createSession(config: TrainConfig, learned?: Geometry, indices?: Int32Array | null): Session {
   const resolved = resolveSheetConfig(config.sheet);
   const sheet = resolved.config;
   const geometry = learned ?? resolved.geometry;
@@ -67,15 +78,23 @@ export function createSession(config: TrainConfig, learned?: Geometry): Session 
   const fn = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => objective(params, batch, inputs, spec);
   const gradStep = jit(valueAndGrad(fn, { hasAux: true })) as unknown as Session["gradStep"];
   const evalStep = jit(fn) as unknown as Session["evalStep"];
-  const encode = jit((params: VisionParams, images: np.Array) => {
+  const encodeJit = jit((params: VisionParams, images: np.Array, ...idx: np.Array[]) => {
     const { decoder, head, positions, ...encoder } = params;
     tree.dispose([decoder, head, positions]);
-    const { out, attn, patches } = visionEncode(encoder, images, null, sheet, vision, layout);
+    const { out, attn, patches } = visionEncode(encoder, images, null, sheet, vision, layout, false, idx[0]);
     attn.dispose();
     patches.dispose();
     return out;
-  }) as unknown as Session["encode"];
-  const distances = np.array(geometry.distances).reshape([n, n]);
+  });
+  const connectivity = resolveConnectivity(sheet, geometry, indices);
+  const connectivityDevice = connectivity ? connectivityArray(connectivity) : null;
+  const connectivityArgs = (): np.Array[] => (connectivityDevice ? [connectivityDevice.ref] : []);
+  const encode = ((params: VisionParams, images: np.Array) => encodeJit(params, images, ...connectivityArgs())) as Session["encode"];
+  (encode as unknown as { dispose(): void }).dispose = () => encodeJit.dispose();
+  const wiringWeights = connectivity
+    ? np.array(sparseWiringWeights(geometry.distances, connectivity.distances, n, connectivity.k, wiring)).reshape([n, connectivity.k])
+    : null;
+  const distances = connectivity ? np.array(connectivity.distances).reshape([n, connectivity.k]) : np.array(geometry.distances).reshape([n, n]);
   const neighbours = np.array(
     spec.consistency ? nearestNeighbourGraph(geometry.distances, n, config.consistency.neighbours) : new Float32Array(n * n),
   ).reshape([n, n]);
@@ -96,11 +115,16 @@ export function createSession(config: TrainConfig, learned?: Geometry): Session 
     layout,
     spec,
     distances,
+    connectivity,
+    connectivityArray: connectivityDevice,
+    wiringWeights,
+    connectivityArgs,
     neighbours,
     coefficients,
     stepInputs: (step: number): StepInputs => {
       const c = coefficients(step);
       return {
+        ...(connectivityDevice && wiringWeights ? { connectivity: connectivityDevice.ref, wiringWeights: wiringWeights.ref } : {}),
         distances: distances.ref,
         neighbours: neighbours.ref,
         wiring: np.array(c.wiring),
@@ -120,6 +144,8 @@ export function disposeSession(session: Session): void {
   for (const fn of [session.gradStep, session.evalStep, session.encode]) (fn as unknown as { dispose(): void }).dispose();
   session.distances.dispose();
   session.neighbours.dispose();
+  session.connectivityArray?.dispose();
+  session.wiringWeights?.dispose();
 }
 
 /**

@@ -34,5 +34,7 @@ export async function loadTrainedModel(path: string, dataJson?: string): Promise
   // a learned geometry: distances and figures use the positions the model ended with
   const positions = checkpoint.params.positions;
   const geometry = positions ? await withLearnedPositions(checkpoint.geometry, positions.ref) : undefined;
-  return { checkpoint, config, session: createSession(config, geometry) };
+  // a sparse sheet keeps the connectivity it was trained with (its resolved spec: a file is not read again)
+  if (checkpoint.connectivity) config.sheet = { ...config.sheet, connectivity: checkpoint.sheet.connectivity! };
+  return { checkpoint, config, session: createSession(config, geometry, checkpoint.connectivity?.indices) };
 }

@@ -4,11 +4,15 @@
  * atomic checkpoints (every K steps, last, best) and exact resume.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { isDeepStrictEqual } from "node:util";
+import { writeFileAtomic } from "../io/atomic.ts";
 import { type BatchStats, batches, type ImageBatch, type ImageDataset, openDataset } from "../data/index.ts";
 import { initEngine } from "../engine/engine.ts";
 import { type JsTree, numpy as np, tree } from "../engine/jax.ts";
 import { describeGeometry } from "../geometry/index.ts";
-import { loadOptimizerState, loadVisionCheckpoint, saveOptimizerState, saveVisionCheckpoint } from "../checkpoint/vision-checkpoint.ts";
+import { loadOptimizerState, loadVisionCheckpoint, readCheckpointConnectivity, saveOptimizerState, saveVisionCheckpoint } from "../checkpoint/vision-checkpoint.ts";
 import { countParameters } from "../checkpoint/param-tree.ts";
 import { flopsPerImage } from "../model/cost.ts";
 import { initVision, type VisionParams } from "../model/vision.ts";
@@ -50,7 +54,22 @@ export interface TrainOptions {
   verbose?: boolean;
   /** Stop after this step (for tests of resume); the run stays resumable. */
   stopAfter?: number;
+  /**
+   * Start from this vision checkpoint's parameters instead of a random init (e.g. a pruned
+   * model, see src/train/prune.ts). `train` copies it into the run directory as
+   * `init.safetensors` (see {@link INIT_CHECKPOINT}), so a run interrupted before its first
+   * checkpoint also restarts from it. Its sheet and vision configs must be the run's; a sparse
+   * checkpoint's stored connectivity wins, as on resume.
+   */
+  initFrom?: string;
 }
+
+/**
+ * A run directory's starting parameters: when `<run>/init.safetensors` exists and the run has
+ * no `checkpoints/last` yet, training starts from it instead of a random init (the optimiser
+ * state starts fresh; every checkpoint is written as usual).
+ */
+export const INIT_CHECKPOINT = "init.safetensors";
 
 const TRAIN_MASK = 1;
 
@@ -59,6 +78,11 @@ export async function train(config: TrainConfig, root: string, options: TrainOpt
   const dir = await createRunDir(root, config);
   if (existsSync(checkpointPath(dir, "last"))) {
     throw new Error(`${root} already has checkpoints; resume it with --resume ${root} or choose a new directory`);
+  }
+  if (options.initFrom !== undefined) {
+    const target = path.join(dir.root, INIT_CHECKPOINT);
+    if (!existsSync(options.initFrom)) throw new Error(`initial checkpoint ${options.initFrom} does not exist`);
+    if (path.resolve(options.initFrom) !== path.resolve(target)) await writeFileAtomic(target, await readFile(options.initFrom));
   }
   return runTraining(config, dir, null, options);
 }
@@ -73,15 +97,28 @@ export async function resume(root: string, options: TrainOptions = {}): Promise<
 
 async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: string | null, options: TrainOptions): Promise<TrainSummary> {
   await initEngine();
-  const session = createSession(config);
+  // a sparse sheet resumes with the connectivity its checkpoint stores (it wins over rebuilding it,
+  // and a connectivity file need not be read again)
+  const initPath = path.join(dir.root, INIT_CHECKPOINT);
+  const initFrom = !fromCheckpoint && existsSync(initPath) ? initPath : null;
+  const source = fromCheckpoint ?? initFrom;
+  const stored = source ? await readCheckpointConnectivity(source) : null;
+  if (stored) config = { ...config, sheet: { ...config.sheet, connectivity: stored.spec } };
+  const session = createSession(config, undefined, stored?.indices);
   try {
-    return await trainInSession(session, dir, fromCheckpoint, options);
+    return await trainInSession(session, dir, fromCheckpoint, options, initFrom);
   } finally {
     disposeSession(session); // a sweep trains many models in one process
   }
 }
 
-async function trainInSession(session: Session, dir: RunDir, fromCheckpoint: string | null, options: TrainOptions): Promise<TrainSummary> {
+async function trainInSession(
+  session: Session,
+  dir: RunDir,
+  fromCheckpoint: string | null,
+  options: TrainOptions,
+  initFrom: string | null,
+): Promise<TrainSummary> {
   const { config } = session;
   const verbose = options.verbose ?? true;
   const say = (line: string) => verbose && process.stderr.write(`${line}\n`);
@@ -101,8 +138,22 @@ async function trainInSession(session: Session, dir: RunDir, fromCheckpoint: str
     startStep = ckpt.step;
     await truncateLogAfter(dir, startStep);
     say(`resuming ${dir.root} at step ${startStep}`);
+  } else if (initFrom) {
+    const ckpt = await loadVisionCheckpoint(initFrom);
+    const same = (a: unknown, b: unknown) => isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
+    if (!same(ckpt.sheet, session.sheet) || !same(ckpt.vision, vision)) {
+      tree.dispose(ckpt.params);
+      throw new Error(`${initFrom}: its sheet / vision config differs from the run's config, so its parameters cannot start this run`);
+    }
+    if (ckpt.params.positions) {
+      tree.dispose(ckpt.params);
+      throw new Error(`${initFrom}: starting from a checkpoint with learned positions is not supported`);
+    }
+    params = ckpt.params;
+    opt = adamwInit(params);
+    say(`starting ${dir.root} from the parameters of ${initFrom}`);
   } else {
-    params = initVision(session.sheet, vision, session.geometry, config.seed);
+    params = initVision(session.sheet, vision, session.geometry, config.seed, session.connectivity);
     opt = adamwInit(params);
   }
   const decayMask = decayMaskFor(params);
@@ -118,7 +169,7 @@ async function trainInSession(session: Session, dir: RunDir, fromCheckpoint: str
   const flops = flopsPerImage(session.sheet, vision, session.layout);
   say(
     `columnformer train: ${vision.task} on ${trainSet.name} (${trainSet.length} train / ${testSet.length} test images), ` +
-      `${describeGeometry(session.geometry)}, ${parameters.toLocaleString("en-US")} parameters, ${(flops / 1e6).toFixed(1)} MFLOP/image, ${config.steps} steps -> ${dir.root}`,
+      `${describeGeometry(session.geometry)}${session.connectivity ? ` (sparse: ${session.sheet.connectivity!.kind}, K ${session.connectivity.k})` : ""}, ${parameters.toLocaleString("en-US")} parameters, ${(flops / 1e6).toFixed(1)} MFLOP/image, ${config.steps} steps -> ${dir.root}`,
   );
 
   const stats: BatchStats = { skipped: 0 };
@@ -132,7 +183,7 @@ async function trainInSession(session: Session, dir: RunDir, fromCheckpoint: str
 
   const saveAll = async (tag: "last" | "best" | number, step: number) => {
     const meta = { step: String(step), train_config: JSON.stringify(config) };
-    await saveVisionCheckpoint(checkpointPath(dir, tag), session.sheet, vision, session.geometry, params, meta);
+    await saveVisionCheckpoint(checkpointPath(dir, tag), session.sheet, vision, session.geometry, params, meta, session.connectivity);
     if (tag !== "best") await saveOptimizerState(optimizerPath(dir, tag), opt);
   };
 

@@ -5,17 +5,21 @@ import { readSafetensors, writeSafetensors } from "../../checkpoint/safetensors.
 import { initEngine } from "../../engine/engine.ts";
 import { numpy as np } from "../../engine/jax.ts";
 import { sheetApply } from "../../model/sheet.ts";
+import { connectivityArray } from "../../model/sheet-connectivity.ts";
 
 export function registerForward(program: Command): void {
   program
     .command("forward")
-    .description("run the sheet on input states: reads tensor x [batch, N, D], writes x (final states) and attn [batch, depth, N, N]")
+    .description(
+      "run the sheet on input states: reads tensor x [batch, N, D], writes x (final states) and attn [batch, depth, N, N] " +
+        "(a sparse sheet: attn [batch, depth, N, K] and its source columns connectivity [N, K] int32)",
+    )
     .requiredOption("--checkpoint <file>", "sheet checkpoint (.safetensors)")
     .requiredOption("--input <file>", "safetensors file with tensor x [batch, N, D] float32")
     .requiredOption("--output <file>", "output safetensors file")
     .action(async (opts: { checkpoint: string; input: string; output: string }) => {
       await initEngine();
-      const { config, params } = await loadSheetCheckpoint(opts.checkpoint);
+      const { config, params, connectivity } = await loadSheetCheckpoint(opts.checkpoint);
       const input = await readSafetensors(opts.input);
       const x = input.tensors.x;
       if (!x) throw new Error(`${opts.input}: no tensor named "x" (expected x [batch, ${config.num_columns}, ${config.dim}] float32)`);
@@ -26,16 +30,22 @@ export function registerForward(program: Command): void {
       const data = x.data as Float32Array;
       const bad = data.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) throw new Error(`${opts.input}: tensor "x" has a non-finite value (${data[bad]}) at flat index ${bad}`);
-      const out = sheetApply(params, np.array(data).reshape(x.shape), config);
+      const out = sheetApply(params, np.array(data).reshape(x.shape), config, connectivity ? connectivityArray(connectivity) : undefined);
       const batch = x.shape[0];
+      const n = config.num_columns;
+      const width = connectivity ? connectivity.k : n;
       await writeSafetensors(opts.output, {
-        x: { dtype: "F32", shape: [batch, config.num_columns, config.dim], data: (await out.x.data()) as Float32Array },
+        x: { dtype: "F32", shape: [batch, n, config.dim], data: (await out.x.data()) as Float32Array },
         attn: {
           dtype: "F32",
-          shape: [batch, config.depth, config.num_columns, config.num_columns],
+          shape: [batch, config.depth, n, width],
           data: (await out.attn.data()) as Float32Array,
         },
+        ...(connectivity ? { connectivity: { dtype: "I32", shape: [n, width], data: connectivity.indices } } : {}),
       });
-      console.log(`wrote ${opts.output} (x [${batch}, ${config.num_columns}, ${config.dim}], attn [${batch}, ${config.depth}, ${config.num_columns}, ${config.num_columns}])`);
+      console.log(
+        `wrote ${opts.output} (x [${batch}, ${n}, ${config.dim}], attn [${batch}, ${config.depth}, ${n}, ${width}]` +
+          `${connectivity ? `, connectivity [${n}, ${width}]` : ""})`,
+      );
     });
 }

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { checkpointConfig, sheetParameterCount } from "../../checkpoint/checkpoint.ts";
 import { readSafetensors } from "../../checkpoint/safetensors.ts";
 import { describeGeometry } from "../../geometry/index.ts";
+import { connectivityK } from "../../model/config.ts";
 
 export function registerInfo(program: Command): void {
   program
@@ -22,7 +23,11 @@ export function registerInfo(program: Command): void {
       console.log(`checkpoint  ${path}`);
       console.log(`geometry    ${describeGeometry(geometry)}`);
       console.log(`areas       ${geometry.areas.map((a) => `${a.name} [${a.start}, ${a.end})${a.grid ? ` ${a.grid[0]}x${a.grid[1]}` : ""}`).join(", ")}`);
-      console.log(`sheet       N ${config.num_columns}, dim ${config.dim}, qk_dim ${config.qk_dim}, mlp_dim ${config.mlp_dim}, depth ${config.depth}`);
+      const k = connectivityK(config);
+      console.log(
+        `sheet       N ${config.num_columns}, dim ${config.dim}, qk_dim ${config.qk_dim}, mlp_dim ${config.mlp_dim}, depth ${config.depth}` +
+          (k === null ? "" : `, sparse: ${config.connectivity!.kind} connectivity, K ${k} sources per column`),
+      );
       console.log(`parameters  ${parameters.toLocaleString("en-US")} (sheet)`);
       console.log("config");
       for (const [k, v] of Object.entries(config)) console.log(`  ${k.padEnd(16)} ${JSON.stringify(v)}`);

@@ -4,6 +4,7 @@ import { saveSheetCheckpoint } from "../../checkpoint/checkpoint.ts";
 import { initEngine } from "../../engine/engine.ts";
 import { resolveSheetConfig } from "../../model/config.ts";
 import { initSheet } from "../../model/sheet.ts";
+import { resolveConnectivity } from "../../model/sheet-connectivity.ts";
 import { tree } from "../../engine/jax.ts";
 import { readConfigFile } from "../config-file.ts";
 import { parseInteger } from "../options.ts";
@@ -18,8 +19,9 @@ export function registerInit(program: Command): void {
     .action(async (opts: { config: string; seed: number; out: string }) => {
       const { config, geometry } = resolveSheetConfig(await readConfigFile(opts.config));
       await initEngine();
-      const params = initSheet(config, geometry, opts.seed);
-      await saveSheetCheckpoint(opts.out, config, geometry, params);
+      const connectivity = resolveConnectivity(config, geometry); // sparse sheets: built once, saved as sheet.connectivity
+      const params = initSheet(config, geometry, opts.seed, connectivity);
+      await saveSheetCheckpoint(opts.out, config, geometry, params, { connectivity });
       tree.dispose(params);
       console.log(`wrote ${opts.out} (${config.num_columns} columns, seed ${opts.seed})`);
     });
