@@ -178,6 +178,22 @@ export {
   type PruneResult,
   type PruneRow,
 } from "./train/prune.ts";
+export {
+  checkGrowable,
+  defaultGrowSteps,
+  gatherColumns,
+  growAttentionBias,
+  growParams,
+  growRun,
+  growTable,
+  ioAreas,
+  planGrow,
+  writeGrownRun,
+  type GrownRun,
+  type GrowOptions,
+  type GrowPlan,
+  type GrowResult,
+} from "./train/grow.ts";
 
 // Analysis
 export { linearProbe, type ProbeOptions, type ProbeResult } from "./analysis/linear-probe.ts";

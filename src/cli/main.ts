@@ -11,6 +11,7 @@ import { registerProbe } from "./commands/probe.ts";
 import { registerSweep } from "./commands/sweep.ts";
 import { registerCompare } from "./commands/compare.ts";
 import { registerPrune } from "./commands/prune.ts";
+import { registerGrow } from "./commands/grow.ts";
 
 const program = new Command()
   .name("columnformer")
@@ -28,6 +29,7 @@ registerAnalyze(program);
 registerSweep(program);
 registerCompare(program);
 registerPrune(program);
+registerGrow(program);
 
 try {
   await program.parseAsync(process.argv);
