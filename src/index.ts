@@ -194,6 +194,23 @@ export {
   type GrowPlan,
   type GrowResult,
 } from "./train/grow.ts";
+export {
+  loadProgressive,
+  phaseCheckpoint,
+  phaseDir,
+  phaseFinished,
+  planProgressive,
+  planTable,
+  progressiveFileSchema,
+  progressiveTable,
+  runProgressive,
+  type PhaseRecord,
+  type PlannedPhase,
+  type ProgressiveFile,
+  type ProgressiveOptions,
+  type ProgressivePlan,
+  type ProgressiveResult,
+} from "./train/progressive.ts";
 
 // Analysis
 export { linearProbe, type ProbeOptions, type ProbeResult } from "./analysis/linear-probe.ts";

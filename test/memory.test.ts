@@ -34,8 +34,13 @@ function settledRss(): number {
   return process.memoryUsage().rss;
 }
 
-/** Run `iterations` forward+backward calls; with `leak`, two gradient leaves are deliberately kept per call (positive control). */
-async function rssGrowthMiB(iterations: number, leak: boolean): Promise<number> {
+/**
+ * RSS growth over `iterations` forward+backward calls, the smallest of `windows` consecutive
+ * windows: a leak grows RSS in every window, while allocator and scheduling noise (seen up to
+ * +-40 MiB in one window when other test files run beside this one) does not. With `leak`, two
+ * gradient leaves are deliberately kept per call (positive control).
+ */
+async function rssGrowthMiB(iterations: number, leak: boolean, windows = 3): Promise<number> {
   const params = initSheet(config, geometry, 0);
   const x = np.ones([4, n, config.dim]);
   const dist = np.array(geometry.distances).reshape([n, n]);
@@ -48,20 +53,23 @@ async function rssGrowthMiB(iterations: number, leak: boolean): Promise<number> 
     tree.dispose(grads);
   };
   for (let i = 0; i < 100; i++) await run(); // warm-up: allocator and JIT caches settle
-  const before = settledRss();
-  for (let i = 0; i < iterations; i++) await run();
-  const after = settledRss();
+  let smallest = Infinity;
+  for (let w = 0; w < windows; w++) {
+    const before = settledRss();
+    for (let i = 0; i < iterations; i++) await run();
+    smallest = Math.min(smallest, (settledRss() - before) / 2 ** 20);
+  }
   tree.dispose([params, x, dist, kept]);
-  return (after - before) / 2 ** 20;
+  return smallest;
 }
 
-test("memory stays flat over 200 forward+backward calls", async () => {
+test("memory stays flat over 200 forward+backward calls (smallest growth of 3 windows)", async () => {
   const growth = await rssGrowthMiB(200, false);
-  // RSS noise here is up to ~13 MiB; the positive control below leaks 100 MiB over the same calls
-  assert.ok(growth < 25, `RSS grew ${growth.toFixed(1)} MiB over 200 calls`);
+  // the positive control below leaks 100 MiB in every window of the same calls
+  assert.ok(growth < 25, `RSS grew ${growth.toFixed(1)} MiB over 200 calls in every window`);
 });
 
 test("the memory check detects a leak (positive control: two 256 KiB gradients kept per call)", async () => {
   const growth = await rssGrowthMiB(200, true);
-  assert.ok(growth > 60, `a 100 MiB leak was expected to show, RSS grew ${growth.toFixed(1)} MiB`);
+  assert.ok(growth > 60, `a 100 MiB leak per window was expected to show, RSS grew ${growth.toFixed(1)} MiB`);
 });

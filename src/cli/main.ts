@@ -12,6 +12,7 @@ import { registerSweep } from "./commands/sweep.ts";
 import { registerCompare } from "./commands/compare.ts";
 import { registerPrune } from "./commands/prune.ts";
 import { registerGrow } from "./commands/grow.ts";
+import { registerProgressive } from "./commands/progressive.ts";
 
 const program = new Command()
   .name("columnformer")
@@ -30,6 +31,7 @@ registerSweep(program);
 registerCompare(program);
 registerPrune(program);
 registerGrow(program);
+registerProgressive(program);
 
 try {
   await program.parseAsync(process.argv);
