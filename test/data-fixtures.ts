@@ -9,6 +9,7 @@ import { gzipSync } from "node:zlib";
 import sharp from "sharp";
 import * as tar from "tar-stream";
 import { parquetWriteBuffer } from "hyparquet-writer";
+import { seededValues } from "./naive-sheet.ts";
 
 /** A fixture image as written: 8-bit `[H, W, C]` pixels. */
 export interface RawImage {
@@ -227,4 +228,26 @@ export function meanAbsDiff255(a: Float32Array, expected: Uint8Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += Math.abs(a[i] * 255 - expected[i]);
   return s / a.length;
+}
+
+/** Side of {@link easyImage}'s images. */
+export const EASY_SIZE = 8;
+
+/**
+ * An 8x8 grey image of an easy 2-class problem for training tests. Class 0: bright
+ * left columns 0..2, class 1: bright right columns 5..7; plus a vertical gradient
+ * (so every 4x4 patch has predictable structure for MIM) and noise.
+ */
+export function easyImage(label: number, seed: number): RawImage {
+  const size = EASY_SIZE;
+  const noise = seededValues(1000 + seed, size * size);
+  const data = new Uint8Array(size * size);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const bright = label === 0 ? x <= 2 : x >= 5;
+      const v = (bright ? 0.65 : 0.1) + (0.3 * y) / (size - 1) + 0.04 * noise[y * size + x];
+      data[y * size + x] = Math.max(0, Math.min(255, Math.round(255 * v)));
+    }
+  }
+  return { data, height: size, width: size, channels: 1 };
 }

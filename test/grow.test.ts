@@ -24,7 +24,7 @@ import { disposeSession } from "../src/train/session.ts";
 import { loadTrainedModel } from "../src/train/trained-model.ts";
 import { train } from "../src/train/trainer.ts";
 import { assertClose } from "./assertions.ts";
-import { type RawImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
+import { easyImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
 import { seededValues } from "./naive-sheet.ts";
 
 before(async () => {
@@ -144,19 +144,6 @@ test("a random-init recurrent classifier (learned init state, spatial pool, inje
   assertClose(b.logits, a.logits, 1e-4, "logits");
   tree.dispose([params, grown, images]);
 });
-
-function easyImage(label: number, seed: number): RawImage {
-  const noise = seededValues(1000 + seed, SIZE * SIZE);
-  const data = new Uint8Array(SIZE * SIZE);
-  for (let y = 0; y < SIZE; y++) {
-    for (let x = 0; x < SIZE; x++) {
-      const bright = label === 0 ? x <= 2 : x >= 5;
-      const v = (bright ? 0.65 : 0.1) + (0.3 * y) / (SIZE - 1) + 0.04 * noise[y * SIZE + x];
-      data[y * SIZE + x] = Math.max(0, Math.min(255, Math.round(255 * v)));
-    }
-  }
-  return { data, height: SIZE, width: SIZE, channels: 1 };
-}
 
 describe("a tiny trained MIM stack", () => {
   let root = "";

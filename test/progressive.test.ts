@@ -15,23 +15,9 @@ import { loadVisionCheckpoint } from "../src/checkpoint/vision-checkpoint.ts";
 import { initEngine } from "../src/engine/engine.ts";
 import { tree } from "../src/engine/jax.ts";
 import { planProgressive, progressiveTable, runProgressive, type ProgressiveResult } from "../src/train/progressive.ts";
-import { type RawImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
-import { seededValues } from "./naive-sheet.ts";
+import { easyImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
 
 const SIZE = 8;
-
-function easyImage(label: number, seed: number): RawImage {
-  const noise = seededValues(1000 + seed, SIZE * SIZE);
-  const data = new Uint8Array(SIZE * SIZE);
-  for (let y = 0; y < SIZE; y++) {
-    for (let x = 0; x < SIZE; x++) {
-      const bright = label === 0 ? x <= 2 : x >= 5;
-      const v = (bright ? 0.65 : 0.1) + (0.3 * y) / (SIZE - 1) + 0.04 * noise[y * SIZE + x];
-      data[y * SIZE + x] = Math.max(0, Math.min(255, Math.round(255 * v)));
-    }
-  }
-  return { data, height: SIZE, width: SIZE, channels: 1 };
-}
 
 const read = (p: string) => readFileSync(p, "utf8");
 const json = <T>(p: string) => JSON.parse(read(p)) as T;

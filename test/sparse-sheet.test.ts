@@ -34,7 +34,7 @@ import { disposeSession } from "../src/train/session.ts";
 import { loadTrainedModel } from "../src/train/trained-model.ts";
 import { resume, train } from "../src/train/trainer.ts";
 import { assertClose, read } from "./assertions.ts";
-import { type RawImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
+import { easyImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
 import { seededValues } from "./naive-sheet.ts";
 
 before(async () => {
@@ -317,19 +317,6 @@ describe("sparse checkpoints and FLOPs", () => {
 // ---------------------------------------------------------------------------
 
 const SIZE = 8;
-
-function easyImage(label: number, seed: number): RawImage {
-  const noise = seededValues(1000 + seed, SIZE * SIZE);
-  const data = new Uint8Array(SIZE * SIZE);
-  for (let y = 0; y < SIZE; y++) {
-    for (let x = 0; x < SIZE; x++) {
-      const bright = label === 0 ? x <= 2 : x >= 5;
-      const v = (bright ? 0.65 : 0.1) + (0.3 * y) / (SIZE - 1) + 0.04 * noise[y * SIZE + x];
-      data[y * SIZE + x] = Math.max(0, Math.min(255, Math.round(255 * v)));
-    }
-  }
-  return { data, height: SIZE, width: SIZE, channels: 1 };
-}
 
 describe("end to end", () => {
   test("MIM with local K = 3 trains; checkpoints keep the indices; collection scatters [N, K] into [N, N]", async () => {

@@ -17,27 +17,9 @@ import { parseTrainConfig, type TrainConfig } from "../src/train/config.ts";
 import { withLearnedPositions } from "../src/geometry/learned.ts";
 import { loadTrainedModel } from "../src/train/trained-model.ts";
 import { resume, train } from "../src/train/trainer.ts";
-import { type RawImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
-import { seededValues } from "./naive-sheet.ts";
+import { easyImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
 
 const SIZE = 8;
-
-/**
- * Class 0: bright left columns 0..2, class 1: bright right columns 5..7; plus a
- * vertical gradient (so every 4x4 patch has predictable structure for MIM) and noise.
- */
-function easyImage(label: number, seed: number): RawImage {
-  const noise = seededValues(1000 + seed, SIZE * SIZE);
-  const data = new Uint8Array(SIZE * SIZE);
-  for (let y = 0; y < SIZE; y++) {
-    for (let x = 0; x < SIZE; x++) {
-      const bright = label === 0 ? x <= 2 : x >= 5;
-      const v = (bright ? 0.65 : 0.1) + (0.3 * y) / (SIZE - 1) + 0.04 * noise[y * SIZE + x];
-      data[y * SIZE + x] = Math.max(0, Math.min(255, Math.round(255 * v)));
-    }
-  }
-  return { data, height: SIZE, width: SIZE, channels: 1 };
-}
 
 let dataDir = "";
 
