@@ -121,6 +121,15 @@ export function connectivityK(config: Pick<SheetConfig, "connectivity">): number
   return c.k;
 }
 
+/**
+ * A zod issue path as written in files, each segment with its separator: keys as `.key`,
+ * array indices as `[i]`, keys containing dots as `["wiring.lambda"]`, e.g.
+ * `.runs[7].set["wiring.lambda"]`.
+ */
+export function formatFieldPath(path: readonly PropertyKey[]): string {
+  return path.map((seg) => (typeof seg === "number" ? `[${seg}]` : String(seg).includes(".") ? `["${String(seg)}"]` : `.${String(seg)}`)).join("");
+}
+
 /** Format a zod error as one line naming the field, e.g. `config.depth: expected number`. */
 export function formatSchemaError(error: z.ZodError, root: string): string {
   const issue = error.issues[0];

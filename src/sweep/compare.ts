@@ -21,6 +21,7 @@ import { z } from "zod";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { scatter, type ScatterPoint } from "../viz/charts.ts";
 import { writeFigure } from "../viz/render.ts";
+import { formatFieldPath } from "../model/config.ts";
 import { PLAN_FILE, type RunSummary, SUMMARY_FILE } from "./summary.ts";
 
 // ---------------------------------------------------------------------------------------
@@ -135,7 +136,7 @@ function readJsonFile(file: string): unknown {
 
 function zodLine(error: z.ZodError): string {
   const issue = error.issues[0];
-  const where = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
+  const where = formatFieldPath(issue.path);
   return `${where.replace(/^\./, "") || "(top level)"}: ${issue.message}`;
 }
 

@@ -29,7 +29,7 @@ import { flopsPerImage } from "../model/cost.ts";
 import { type VisionParams, visionEncode } from "../model/vision.ts";
 import { scatterAttention } from "../model/sheet-connectivity.ts";
 import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
-import { extractFeatures } from "../train/evaluate.ts";
+import { describeEval, extractFeatures } from "../train/evaluate.ts";
 import { checkpointPath, openRunDir, readLog, writeJsonAtomic } from "../train/run-dir.ts";
 import { disposeSession, heldOutBatches, type Session } from "../train/session.ts";
 import { loadTrainedModel } from "../train/trained-model.ts";
@@ -211,7 +211,7 @@ async function removeStaleFiles(root: string): Promise<void> {
 
 /** One line: the task metric, probe accuracy and wiring cost. */
 export function describeSummary(s: RunSummary): string {
-  const metric = s.eval.mim_loss !== undefined ? `MIM loss ${s.eval.mim_loss.toFixed(4)}` : `accuracy ${(100 * (s.eval.accuracy ?? NaN)).toFixed(2)}%`;
+  const metric = describeEval(s.eval);
   const probe = s.probe_accuracy === null ? "" : `, probe ${(100 * s.probe_accuracy).toFixed(2)}%`;
   return `${metric}${probe}, wiring ${s.wiring_cost.toFixed(3)}, ${s.images_per_second.toFixed(0)} img/s`;
 }

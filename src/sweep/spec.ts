@@ -20,7 +20,7 @@
  * Everything is validated here, before any training starts.
  */
 import { z } from "zod";
-import { resolveSheetConfig } from "../model/config.ts";
+import { formatFieldPath, resolveSheetConfig } from "../model/config.ts";
 import { visionLayout } from "../model/vision.ts";
 import { readConfigFile } from "../cli/config-file.ts";
 import { mergeConfig, parseTrainConfig, type TrainConfig } from "../train/config.ts";
@@ -120,10 +120,7 @@ export interface SweepPlan {
 /** Format a zod error as one line naming the field, e.g. `sweep.grid["wiring.lambda"]: expected array`. */
 function formatSweepError(error: z.ZodError, root: string): string {
   const issue = error.issues[0];
-  const where = issue.path
-    .map((seg) => (typeof seg === "number" ? `[${seg}]` : String(seg).includes(".") ? `["${String(seg)}"]` : `.${String(seg)}`))
-    .join("");
-  return `${root}${where}: ${issue.message}`;
+  return `${root}${formatFieldPath(issue.path)}: ${issue.message}`;
 }
 
 /** Validate a parsed sweep file; one line naming the bad field on error. */

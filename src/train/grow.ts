@@ -23,7 +23,7 @@
  * Pure parts: {@link planGrow}, {@link growAttentionBias}, {@link gatherColumns}. Arrays:
  * {@link growParams}. I/O: {@link writeGrownRun}, {@link growRun}.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
@@ -37,12 +37,12 @@ import { connectivityK, resolveSheetConfig, type SheetConfig } from "../model/co
 import type { SheetParams } from "../model/params.ts";
 import type { VisionConfig, VisionParams } from "../model/vision.ts";
 import { applyOverrides, parseTrainConfig, type TrainConfig } from "./config.ts";
-import { evaluate, type EvalResult } from "./evaluate.ts";
+import { describeEval, evaluate, type EvalResult } from "./evaluate.ts";
 import { resolveCheckpointArg } from "./prune.ts";
 import { createRunDir, writeJsonAtomic } from "./run-dir.ts";
 import { disposeSession } from "./session.ts";
 import { loadTrainedModel, type TrainedModel } from "./trained-model.ts";
-import { INIT_CHECKPOINT, resume, train, type TrainSummary } from "./trainer.ts";
+import { INIT_CHECKPOINT, trainToCompletion } from "./trainer.ts";
 
 // ---------------------------------------------------------------------------
 // Pure parts
@@ -389,12 +389,12 @@ export async function growRun(source: string, out: string, options: GrowOptions)
     tree.dispose(grownModel.checkpoint.params);
     disposeSession(grownModel.session);
   }
-  say(`before growing: ${describe(before)}; grown (before training): ${describe(grown)}`);
+  say(`before growing: ${describeEval(before)}; grown (before training): ${describeEval(grown)}`);
   let trained: EvalResult | null = null;
   if (steps > 0) {
-    const summary = await trainOrResume(run.root, run.config, verbose);
+    const summary = await trainToCompletion(run.config, run.root, { verbose });
     trained = summary.final;
-    say(`after ${steps} steps: ${describe(trained)}`);
+    say(`after ${steps} steps: ${describeEval(trained)}`);
   }
   const result: GrowResult = {
     source: path.resolve(ckptPath),
@@ -432,17 +432,4 @@ export function growTable(r: GrowResult): string {
   ].join("\n");
 }
 
-function describe(r: EvalResult): string {
-  return r.mim_loss !== undefined ? `MIM loss ${r.mim_loss.toFixed(4)}` : `accuracy ${(100 * (r.accuracy ?? NaN)).toFixed(2)}%`;
-}
 
-/** Train a grown run directory, resume it, or read its finished summary. */
-async function trainOrResume(root: string, config: TrainConfig, verbose: boolean): Promise<TrainSummary> {
-  const summaryPath = path.join(root, "summary.json");
-  if (existsSync(summaryPath)) {
-    const summary = JSON.parse(readFileSync(summaryPath, "utf8")) as TrainSummary;
-    if (summary.steps === config.steps) return summary;
-  }
-  if (existsSync(path.join(root, "checkpoints", "last.safetensors"))) return resume(root, { verbose });
-  return train(config, root, { verbose });
-}

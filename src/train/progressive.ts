@@ -37,7 +37,7 @@ import { countParameters } from "../checkpoint/param-tree.ts";
 import { initEngine } from "../engine/engine.ts";
 import { tree } from "../engine/jax.ts";
 import { buildGeometry, type Geometry, type GeometrySpec } from "../geometry/index.ts";
-import { connectivityK, resolveSheetConfig } from "../model/config.ts";
+import { connectivityK, formatFieldPath, resolveSheetConfig } from "../model/config.ts";
 import { visionLayout } from "../model/vision.ts";
 import { applyDottedOverrides } from "../sweep/spec.ts";
 import { mergeConfig, parseTrainConfig, type TrainConfig } from "./config.ts";
@@ -119,8 +119,7 @@ export interface ProgressivePlan {
 
 function formatError(error: z.ZodError): string {
   const issue = error.issues[0];
-  const where = issue.path.map((seg) => (typeof seg === "number" ? `[${seg}]` : String(seg).includes(".") ? `["${String(seg)}"]` : `.${String(seg)}`)).join("");
-  return `progressive${where}: ${issue.message}`;
+  return `progressive${formatFieldPath(issue.path)}: ${issue.message}`;
 }
 
 /**

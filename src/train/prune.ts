@@ -18,7 +18,7 @@
  * Pure parts: {@link topKSources}, {@link gatherAttentionBias}. I/O: {@link meanIncomingAttention},
  * {@link writePrunedRun}, {@link pruneCurve}.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
@@ -36,11 +36,11 @@ import { attentionMetrics, meanAttentionMaps } from "../sweep/run.ts";
 import { lineChart } from "../viz/charts.ts";
 import { writeFigure } from "../viz/render.ts";
 import { applyOverrides, parseTrainConfig, type TrainConfig } from "./config.ts";
-import { evaluate, type EvalResult } from "./evaluate.ts";
+import { describeEval, evaluate, type EvalResult } from "./evaluate.ts";
 import { createRunDir, writeJsonAtomic } from "./run-dir.ts";
 import { disposeSession } from "./session.ts";
 import { loadTrainedModel, type TrainedModel } from "./trained-model.ts";
-import { INIT_CHECKPOINT, resume, train, type TrainSummary } from "./trainer.ts";
+import { INIT_CHECKPOINT, trainToCompletion } from "./trainer.ts";
 
 // ---------------------------------------------------------------------------
 // Pure parts
@@ -311,20 +311,20 @@ export async function pruneCurve(source: string, out: string, options: PruneOpti
     const { mean, maps } = await meanIncomingAttention(model, criterionSet, images);
     const denseAttention = metrics(attentionMetrics(maps, distances, n));
     const denseEval = await evaluate(session, model.checkpoint.params, testSet, config.eval_images);
-    say(`unpruned: ${describe(denseEval)}`);
+    say(`unpruned: ${describeEval(denseEval)}`);
 
     for (const k of options.ks) {
       const root = options.ks.length === 1 ? path.resolve(out) : path.join(path.resolve(out), `k-${k}`);
       const provenance = { source: path.resolve(ckptPath), source_step: model.checkpoint.step, images, split };
       const run = await writePrunedRun(model, mean, k, root, { steps, overrides: options.overrides, provenance });
       const pruned = await measure(run.checkpoint, config.eval_images, criterionSet, images, distances);
-      say(`k ${k}: after pruning ${describe(pruned.eval)}`);
+      say(`k ${k}: after pruning ${describeEval(pruned.eval)}`);
       let finetuned: { eval: EvalResult; attention: PruneRow["pruned_attention"] } | null = null;
       if (steps > 0) {
-        const summary = await trainOrResume(run.root, run.config, verbose);
+        const summary = await trainToCompletion(run.config, run.root, { verbose });
         const last = await measure(path.join(run.root, "checkpoints", "last.safetensors"), 0, criterionSet, images, distances);
         finetuned = { eval: summary.final, attention: last.attention };
-        say(`k ${k}: after ${steps} fine-tuning steps ${describe(summary.final)}`);
+        say(`k ${k}: after ${steps} fine-tuning steps ${describeEval(summary.final)}`);
       }
       runs.push({
         k,
@@ -360,9 +360,6 @@ function metrics(m: { wiringCost: number; meanDistance: number }): { wiring_cost
   return { wiring_cost: m.wiringCost, mean_distance: m.meanDistance };
 }
 
-function describe(r: EvalResult): string {
-  return r.mim_loss !== undefined ? `MIM loss ${r.mim_loss.toFixed(4)}` : `accuracy ${(100 * (r.accuracy ?? NaN)).toFixed(2)}%`;
-}
 
 /** Evaluate a checkpoint (evalImages > 0) and measure its mean attention on the criterion images. */
 async function measure(
@@ -385,16 +382,6 @@ async function measure(
   }
 }
 
-/** Train a pruned run directory, resume it, or read its finished summary. */
-async function trainOrResume(root: string, config: TrainConfig, verbose: boolean): Promise<TrainSummary> {
-  const summaryPath = path.join(root, "summary.json");
-  if (existsSync(summaryPath)) {
-    const summary = JSON.parse(readFileSync(summaryPath, "utf8")) as TrainSummary;
-    if (summary.steps === config.steps) return summary;
-  }
-  if (existsSync(path.join(root, "checkpoints", "last.safetensors"))) return resume(root, { verbose });
-  return train(config, root, { verbose });
-}
 
 // ---------------------------------------------------------------------------
 // Outputs

@@ -95,6 +95,21 @@ export async function resume(root: string, options: TrainOptions = {}): Promise<
   return runTraining(resolved, dir, existsSync(last) ? last : null, options);
 }
 
+/**
+ * Bring the run in `root` to `config.steps`: a finished run (summary.json for all its steps)
+ * returns its summary, one with checkpoints/last resumes, anything else trains from the start
+ * (from `init.safetensors` when the directory has one).
+ */
+export async function trainToCompletion(config: TrainConfig, root: string, options: TrainOptions = {}): Promise<TrainSummary> {
+  const summaryPath = path.join(root, "summary.json");
+  if (existsSync(summaryPath)) {
+    const summary = JSON.parse(readFileSync(summaryPath, "utf8")) as TrainSummary;
+    if (summary.steps === config.steps) return summary;
+  }
+  if (existsSync(path.join(root, "checkpoints", "last.safetensors"))) return resume(root, options);
+  return train(config, root, options);
+}
+
 async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: string | null, options: TrainOptions): Promise<TrainSummary> {
   await initEngine();
   // a sparse sheet resumes with the connectivity its checkpoint stores (it wins over rebuilding it,
