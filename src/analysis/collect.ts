@@ -6,8 +6,8 @@
  * ([images, N, D]) and the labels.
  */
 import type { ImageDataset } from "../data/index.ts";
-import { jit, numpy as np, tree } from "../engine/jax.ts";
-import { type VisionParams, visionEncode } from "../model/vision.ts";
+import { numpy as np } from "../engine/jax.ts";
+import type { VisionParams } from "../model/vision.ts";
 import { scatterAttention } from "../model/sheet-connectivity.ts";
 import { concatFloat32 } from "../train/evaluate.ts";
 import { heldOutBatches, type Session } from "../train/session.ts";
@@ -31,17 +31,8 @@ export async function collectActivity(
   limit: number,
   onProgress?: (done: number) => void,
 ): Promise<SheetActivity> {
-  const { sheet, vision, layout } = session;
+  const { sheet, vision } = session;
   const n = sheet.num_columns;
-  // read out every column: the "output area" spans the whole sheet
-  const everywhere = { ...layout, outputArea: { name: "sheet", start: 0, end: n } };
-  const run = jit((p: VisionParams, images: np.Array, ...idx: np.Array[]) => {
-    const { decoder, head, ...encoder } = p;
-    tree.dispose([decoder, head]);
-    const { out, attn, patches } = visionEncode(encoder, images, null, sheet, vision, everywhere, false, idx[0]);
-    patches.dispose();
-    return [out, attn.sum(0)] as [np.Array, np.Array]; // states [B, N, D], attention summed over images [depth, N, N] ([depth, N, K] sparse)
-  });
   const attention = new Float64Array(sheet.depth * n * (session.connectivity?.k ?? n));
   const chunks: Float32Array[] = [];
   const labels: number[] = [];
@@ -49,16 +40,15 @@ export async function collectActivity(
   let labelled = true;
   for await (const host of heldOutBatches(session, ds, limit)) {
     const x = np.array(host.images).reshape([host.size, vision.image_size, vision.image_size, vision.channels]);
-    const [states, attn] = run(tree.ref(params), x, ...session.connectivityArgs());
-    const a = (await attn.data()) as Float32Array;
-    for (let i = 0; i < a.length; i++) attention[i] += a[i];
-    chunks.push((await states.data()) as Float32Array);
+    // every column's final state [B, N, D]; attention summed over images [depth, N, N] ([depth, N, K] sparse)
+    const { states, attention: a } = await session.compiled.encode(params, x, { columns: "all", attention: true });
+    for (let i = 0; i < a!.length; i++) attention[i] += a![i];
+    chunks.push(states);
     if (host.labels) labels.push(...host.labels);
     else labelled = false;
     images += host.size;
     onProgress?.(images);
   }
-  run.dispose();
   if (images === 0) throw new Error(`no readable held-out images in ${ds.name}`);
   return {
     images,

@@ -151,6 +151,37 @@ function placeInArea(states: np.Array, area: Area, numColumns: number): np.Array
   return parts.length === 1 ? parts[0] : np.concatenate(parts, 1);
 }
 
+/** The parameters that bring images into the sheet (the front end of the encoder). */
+export type VisionFrontParams = Pick<VisionParams, "patch_embed" | "mask_token" | "init_state">;
+
+/**
+ * The front end: images into the sheet's input area. Consumes `params`, `images` and `mask`.
+ * images: [B, H, W, C]; mask: [B, P] with 1 = masked patch (or null) ->
+ * x0: initial states [B, N, D] (drive + learned initial state), drive: [B, N, D] (the patch
+ * embeddings in the input area, zeros elsewhere; added again at every step with inject "every"),
+ * patches: [B, P, p*p*C].
+ */
+export function visionFront(
+  params: VisionFrontParams,
+  images: np.Array,
+  mask: np.Array | null,
+  sheet: SheetConfig,
+  vision: VisionConfig,
+  layout: VisionLayout,
+): { x0: np.Array; drive: np.Array; patches: np.Array } {
+  const patches = patchify(images, vision.patch_size); // [B, P, p*p*C]
+  let embedded = np.matmul(patches.ref, params.patch_embed.weight.transpose()).add(params.patch_embed.bias); // [B, P, D]
+  if (mask) {
+    const m = mask.reshape([...mask.shape, 1]); // [B, P, 1]
+    embedded = embedded.mul(m.ref.mul(-1).add(1)).add(m.mul(params.mask_token));
+  } else {
+    params.mask_token.dispose();
+  }
+  const drive = placeInArea(embedded, layout.inputArea, sheet.num_columns); // [B, N, D]
+  const x0 = params.init_state ? drive.ref.add(params.init_state) : drive.ref;
+  return { x0, drive, patches };
+}
+
 /**
  * Run the vision model up to the output area (readout parameters are not used).
  * Consumes `params`, `images`, `mask` and `connectivity`.
@@ -169,22 +200,15 @@ export function visionEncode(
   connectivity?: np.Array,
 ): { out: np.Array; attn: np.Array; patches: np.Array; activity?: ColumnActivity } {
   checkConnectivityArg(sheet, connectivity, "visionEncode");
-  const patches = patchify(images, vision.patch_size); // [B, P, p*p*C]
-  let embedded = np.matmul(patches.ref, params.patch_embed.weight.transpose()).add(params.patch_embed.bias); // [B, P, D]
-  if (mask) {
-    const m = mask.reshape([...mask.shape, 1]); // [B, P, 1]
-    embedded = embedded.mul(m.ref.mul(-1).add(1)).add(m.mul(params.mask_token));
-  } else {
-    params.mask_token.dispose();
-  }
-  const drive = placeInArea(embedded, layout.inputArea, sheet.num_columns); // [B, N, D]
-  let x = params.init_state ? drive.ref.add(params.init_state) : drive.ref;
+  const { sheet: sheetParams, ...front } = params;
+  const { x0, drive, patches } = visionFront(front, images, mask, sheet, vision, layout);
+  let x = x0;
   const maps: np.Array[] = [];
   const l1: np.Array[] = [];
   const hoyer: np.Array[] = [];
   for (let step = 0; step < sheet.depth; step++) {
     if (step > 0 && vision.inject === "every") x = x.add(drive.ref);
-    const r = sheetStep(blockAt(params.sheet, step, sheet), x, sheet, connectivity?.ref);
+    const r = sheetStep(blockAt(sheetParams, step, sheet), x, sheet, connectivity?.ref);
     x = r.x;
     maps.push(r.attn);
     if (withActivity) {
@@ -195,7 +219,7 @@ export function visionEncode(
   }
   drive.dispose();
   connectivity?.dispose();
-  tree.dispose(params.sheet);
+  tree.dispose(sheetParams);
   const { start, end } = layout.outputArea;
   const out = x.slice([], [start, end]); // [B, P_out, D]
   const result = { out, attn: np.stack(maps, 1), patches };

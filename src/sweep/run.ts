@@ -305,27 +305,15 @@ async function probeAccuracy(
  * Borrows `params`.
  */
 export async function meanAttentionMaps(session: Session, params: VisionParams, ds: ImageDataset, limit: number): Promise<Float32Array> {
-  const { sheet, vision, layout } = session;
+  const { sheet, vision } = session;
   const n = sheet.num_columns;
-  const run = jit((p: VisionParams, images: np.Array, ...idx: np.Array[]) => {
-    const { decoder, head, positions, ...encoder } = p;
-    tree.dispose([decoder, head, positions]);
-    const { out, attn, patches } = visionEncode(encoder, images, null, sheet, vision, layout, false, idx[0]);
-    out.dispose();
-    patches.dispose();
-    return attn.sum(0); // [depth, N, N] ([depth, N, K] sparse), summed over the batch
-  });
   const sums = new Float64Array(sheet.depth * n * (session.connectivity?.k ?? n));
   let images = 0;
-  try {
-    for await (const host of heldOutBatches(session, ds, limit)) {
-      const x = np.array(host.images).reshape([host.size, vision.image_size, vision.image_size, vision.channels]);
-      const a = (await run(tree.ref(params), x, ...session.connectivityArgs()).data()) as Float32Array;
-      for (let i = 0; i < a.length; i++) sums[i] += a[i];
-      images += host.size;
-    }
-  } finally {
-    run.dispose();
+  for await (const host of heldOutBatches(session, ds, limit)) {
+    const x = np.array(host.images).reshape([host.size, vision.image_size, vision.image_size, vision.channels]);
+    const a = (await session.compiled.encode(params, x, { attention: true })).attention!;
+    for (let i = 0; i < a.length; i++) sums[i] += a[i];
+    images += host.size;
   }
   if (images === 0) throw new Error(`no readable held-out images in ${ds.name} to measure attention on`);
   const mean = Float32Array.from(sums, (v) => v / images);

@@ -8,7 +8,6 @@ import type { BatchStats, ImageDataset } from "../data/index.ts";
 import { numpy as np, tree } from "../engine/jax.ts";
 import type { VisionParams } from "../model/vision.ts";
 import { composeReconstruction, maskImage, writeReconstructionPng } from "../viz/reconstructions.ts";
-import { predictPatches } from "./loss.ts";
 import { heldOutBatches, maskSeed, type Session, toDevice } from "./session.ts";
 
 /** Held-out metrics. */
@@ -51,15 +50,13 @@ export async function evaluate(
   let index = 0;
   for await (const host of heldOutBatches(session, ds, limit, stats)) {
     const batch = toDevice(session, host, maskSeed(session.config.seed, EVAL_MASK, index++));
-    const [total, parts] = session.evalStep(tree.ref(params), batch, session.stepInputs(session.config.steps - 1));
-    total.dispose();
+    const m = await session.compiled.evalStep(params, batch, session.config.steps - 1);
     // every batch masks the same fraction of patches, so weighting by images is exact
-    task += (await parts.task.data())[0] * host.size;
-    wiring += (await parts.wiring.data())[0] * host.size;
-    l1 += (await parts.activation_l1.data())[0] * host.size;
-    hoyer += (await parts.activation_hoyer.data())[0] * host.size;
-    correct += (await parts.correct.data())[0];
-    tree.dispose([parts.consistency, parts.repulsion]);
+    task += m.task * host.size;
+    wiring += m.wiring * host.size;
+    l1 += m.activation_l1 * host.size;
+    hoyer += m.activation_hoyer * host.size;
+    correct += m.correct;
     images += host.size;
   }
   if (images === 0) throw new Error(`no readable held-out images in ${ds.name} (${ds.split} split)`);
@@ -84,7 +81,7 @@ export async function writeReconstructions(
     const batch = toDevice(session, host, maskSeed(session.config.seed, EVAL_MASK, 0));
     const mask = (await batch.mask.ref.data()) as Float32Array;
     batch.labels.dispose();
-    const pred = (await predictPatches(tree.ref(params), batch.images, batch.mask, session.spec, session.connectivityArgs()[0]).data()) as Float32Array;
+    const pred = await session.compiled.predictPatches(params, batch.images, batch.mask);
     const pixels = size * size * vision.channels;
     const per = layout.numPatches * layout.patchDim;
     for (let i = 0; i < host.size; i++) {
@@ -124,12 +121,23 @@ export async function extractFeatures(
       continue;
     }
     const images = np.array(host.images).reshape([host.size, session.vision.image_size, session.vision.image_size, session.vision.channels]);
-    let out = session.encode(tree.ref(params), images); // [B, P_out, D]
-    out = pooling === "avg" ? out.mean(1) : out.reshape([host.size, -1]);
-    dim = out.shape[1];
-    chunks.push((await out.data()) as Float32Array);
+    const { states } = await session.compiled.encode(params, images); // [B, P_out, D]
+    const columns = session.layout.outputArea.end - session.layout.outputArea.start;
+    const d = session.sheet.dim;
+    dim = pooling === "avg" ? d : columns * d;
+    chunks.push(pooling === "avg" ? meanOverColumns(states, host.size, columns, d) : states);
   }
   return { features: concatFloat32(chunks), labels: Int32Array.from(labels), dim };
+}
+
+/** Mean over the columns of states [B, P, D] -> [B, D]. */
+function meanOverColumns(states: Float32Array, b: number, p: number, d: number): Float32Array {
+  const out = new Float32Array(b * d);
+  for (let i = 0; i < b; i++) {
+    for (let c = 0; c < p; c++) for (let f = 0; f < d; f++) out[i * d + f] += states[(i * p + c) * d + f];
+    for (let f = 0; f < d; f++) out[i * d + f] /= p;
+  }
+  return out;
 }
 
 /** Concatenate float chunks (e.g. per-batch results) into one array. */

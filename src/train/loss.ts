@@ -88,20 +88,7 @@ export function objective(params: VisionParams, batch: DeviceBatch, inputs: Step
   const consistency = spec.consistency ? featureConsistency(untiedWeights(encoder.sheet, spec.sheet).map((w) => w.ref), inputs.neighbours) : (inputs.neighbours.dispose(), np.zeros([]));
   const isMim = spec.vision.task === "mim";
   const { out, attn, patches, activity } = visionEncode(encoder, batch.images, isMim ? batch.mask.ref : null, spec.sheet, spec.vision, spec.layout, true, inputs.connectivity);
-  let task: np.Array;
-  let correct: np.Array;
-  if (isMim) {
-    const pred = decodePatches(decoder!, out); // [B, P, p*p*C]
-    task = maskedMse(pred, normalizePatches(patches), batch.mask);
-    correct = np.zeros([]);
-    batch.labels.dispose();
-  } else {
-    patches.dispose();
-    batch.mask.dispose();
-    const logits = classify(head!, out); // [B, classes]
-    task = crossEntropy(logits.ref, batch.labels.ref);
-    correct = correctCount(logits, batch.labels);
-  }
+  const { task, correct } = taskLoss({ decoder, head }, out, patches, batch.mask, batch.labels, spec.vision);
   let distances = inputs.distances;
   let spread: np.Array = np.zeros([]);
   if (spec.positions && positions) {
@@ -122,6 +109,30 @@ export function objective(params: VisionParams, batch: DeviceBatch, inputs: Step
     .add(spread.ref.mul(inputs.repulsion))
     .add(activity!.l1.ref.mul(inputs.activation));
   return [total, { task, wiring, consistency, repulsion: spread, activation_l1: activity!.l1, activation_hoyer: activity!.hoyer, correct }];
+}
+
+/**
+ * The task loss of the readout on the output-area states. Consumes everything.
+ * out: [B, P_out, D]; patches: [B, P, p*p*C] (the MIM targets); mask: [B, P] (MIM) and
+ * labels: one-hot [B, classes] (classification), each a dummy [B, 1] for the other task.
+ * Returns the task loss (MIM normalised MSE or cross-entropy) and the correct count (0 for MIM).
+ */
+export function taskLoss(
+  readout: Pick<VisionParams, "decoder" | "head">,
+  out: np.Array,
+  patches: np.Array,
+  mask: np.Array,
+  labels: np.Array,
+  vision: VisionConfig,
+): { task: np.Array; correct: np.Array } {
+  if (vision.task === "mim") {
+    tree.dispose([readout.head, labels]);
+    const pred = decodePatches(readout.decoder!, out); // [B, P, p*p*C]
+    return { task: maskedMse(pred, normalizePatches(patches), mask), correct: np.zeros([]) };
+  }
+  tree.dispose([readout.decoder, patches, mask]);
+  const logits = classify(readout.head!, out); // [B, classes]
+  return { task: crossEntropy(logits.ref, labels.ref), correct: correctCount(logits, labels) };
 }
 
 /** Per-patch predictions for a figure: [B, P, p*p*C] in normalised units. Consumes params and inputs (`connectivity`: a sparse sheet's [N, K]). */

@@ -5,20 +5,24 @@
  */
 import { type BatchStats, batches, type ImageBatch, type ImageDataset } from "../data/index.ts";
 import { Rng, mixSeed } from "../data/index.ts";
-import { jit, numpy as np, tree, valueAndGrad } from "../engine/jax.ts";
+import { numpy as np } from "../engine/jax.ts";
 import type { Geometry } from "../geometry/index.ts";
 import { resolveSheetConfig, type SheetConfig } from "../model/config.ts";
-import { type VisionConfig, type VisionLayout, type VisionParams, visionEncode, visionLayout } from "../model/vision.ts";
+import { type VisionConfig, type VisionLayout, visionLayout } from "../model/vision.ts";
 import { randomPatchMask } from "../objectives/mim.ts";
 import type { TrainConfig } from "./config.ts";
 import { medianSpacing, positionSpace } from "../geometry/learned.ts";
 import { nearestNeighbourGraph } from "../objectives/feature-consistency.ts";
 import { sparseWiringWeights, type WiringCostSpec } from "../objectives/wiring-cost.ts";
-import { connectivityArray, resolveConnectivity, type SheetConnectivity } from "../model/sheet-connectivity.ts";
-import { type DeviceBatch, type LossParts, objective, type ObjectiveSpec, type StepInputs } from "./loss.ts";
+import { resolveConnectivity, type SheetConnectivity } from "../model/sheet-connectivity.ts";
+import { type Backend, chooseBackend } from "./backend.ts";
+import type { CompiledModel } from "./compiled.ts";
+import { compileJax } from "./compiled-jax.ts";
+import { compileNative } from "./compiled-native.ts";
+import type { DeviceBatch, ObjectiveSpec } from "./loss.ts";
 import { penaltySchedule } from "./schedule.ts";
 
-/** Derived, immutable pieces of a run. */
+/** Derived, immutable pieces of a run: the model object every command works with. */
 export interface Session {
   config: TrainConfig;
   sheet: SheetConfig;
@@ -26,45 +30,40 @@ export interface Session {
   geometry: Geometry;
   layout: VisionLayout;
   spec: ObjectiveSpec;
-  /** Column distances [N, N] on the device, [N, K] connection distances for a sparse sheet (kept; stepInputs passes a reference). */
-  distances: np.Array;
-  /** A sparse sheet's connectivity (host), or null for a dense sheet. */
+  /** A sparse sheet's connectivity (host), or null for a dense one. */
   connectivity: SheetConnectivity | null;
-  /** A sparse sheet's source columns int32 [N, K] on the device (kept), or null. */
-  connectivityArray: np.Array | null;
-  /** A sparse sheet's wiring weights [N, K] on the device (kept), or null. */
-  wiringWeights: np.Array | null;
-  /** Neighbour graph [N, N] of the feature-consistency penalty (kept). */
-  neighbours: np.Array;
+  /**
+   * Wiring weights W with lambda 1 (host): [N, N] for a dense sheet, [N, K] over the connections of
+   * a sparse one (see sparseWiringWeights); null when positions are learned (W moves with them).
+   */
+  wiringWeights: Float32Array | null;
+  /** Neighbour graph [N, N] of the feature-consistency penalty (host), or null when it is off. */
+  neighbours: Float32Array | null;
   /** The penalty coefficients at optimiser step `step` (0-based), from their schedules. */
   coefficients: (step: number) => { wiring: number; consistency: number; repulsion: number; activation: number };
-  /** The objective's non-parameter inputs at optimiser step `step`: distances and the coefficients. */
-  stepInputs: (step: number) => StepInputs;
-  /**
-   * jit(valueAndGrad(objective)): ([params, batch, distances]) -> [[total, parts], grads].
-   * Jitted although jax-js 0.1.25's fusion makes the attention backward slower than eager
-   * execution (tiny preset: ~1.15 s vs ~0.85 s per step at batch 32): the eager gradient
-   * grows memory by ~0.25 MiB per step (JS heap and Wasm heap), the jitted one stays flat.
-   */
-  gradStep: (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => [[np.Array, LossParts], VisionParams];
-  /** jit(objective) for evaluation. */
-  evalStep: (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => [np.Array, LossParts];
-  /** jit: output-area states [B, P_out, D] of unmasked images (features for probes and analysis). */
-  encode: (params: VisionParams, images: np.Array) => np.Array;
-  /** References to the sparse connectivity array for a call: [] for a dense sheet, [idx] for a sparse one (pass as trailing jit arguments). */
-  connectivityArgs: () => np.Array[];
+  /** The engine that runs the sheet. */
+  backend: Backend;
+  /** The compiled gradient step, evaluation step and encoder (see compiled.ts). */
+  compiled: CompiledModel;
 }
 
-/**
- * Build the session for a resolved training config. `learned` replaces the
- * config's geometry (a trained model's learned positions; same columns and areas).
- * `indices` [N * K]: a sparse sheet's connectivity from a checkpoint, which wins
- * over rebuilding it from the config.
- */
-export function createSession(config: TrainConfig, learned?: Geometry, indices?: Int32Array | null): Session {
+/** Options of {@link createSession}. */
+export interface SessionOptions {
+  /** Replaces the config's geometry (a trained model's learned positions; same columns and areas). */
+  learned?: Geometry;
+  /** A sparse sheet's connectivity [N * K] from a checkpoint, which wins over rebuilding it from the config. */
+  indices?: Int32Array | null;
+  /** The engine (default: see chooseBackend). */
+  backend?: Backend | null;
+  /** Largest batch the session will see (native buffers are sized for it; default the config's batch size). */
+  maxBatch?: number;
+}
+
+/** Build the session for a resolved training config. */
+export function createSession(config: TrainConfig, options: SessionOptions = {}): Session {
   const resolved = resolveSheetConfig(config.sheet);
   const sheet = resolved.config;
-  const geometry = learned ?? resolved.geometry;
+  const geometry = options.learned ?? resolved.geometry;
   if (geometry.numColumns !== sheet.num_columns) throw new Error(`createSession: the geometry has ${geometry.numColumns} columns, the sheet ${sheet.num_columns}`);
   const vision = config.vision;
   const layout = visionLayout(vision, geometry);
@@ -75,29 +74,13 @@ export function createSession(config: TrainConfig, learned?: Geometry, indices?:
     : null;
   const spec: ObjectiveSpec = { sheet, vision, layout, wiring, consistency: config.consistency.coef > 0, positions };
   const n = sheet.num_columns;
-  const fn = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => objective(params, batch, inputs, spec);
-  const gradStep = jit(valueAndGrad(fn, { hasAux: true })) as unknown as Session["gradStep"];
-  const evalStep = jit(fn) as unknown as Session["evalStep"];
-  const encodeJit = jit((params: VisionParams, images: np.Array, ...idx: np.Array[]) => {
-    const { decoder, head, positions, ...encoder } = params;
-    tree.dispose([decoder, head, positions]);
-    const { out, attn, patches } = visionEncode(encoder, images, null, sheet, vision, layout, false, idx[0]);
-    attn.dispose();
-    patches.dispose();
-    return out;
-  });
-  const connectivity = resolveConnectivity(sheet, geometry, indices);
-  const connectivityDevice = connectivity ? connectivityArray(connectivity) : null;
-  const connectivityArgs = (): np.Array[] => (connectivityDevice ? [connectivityDevice.ref] : []);
-  const encode = ((params: VisionParams, images: np.Array) => encodeJit(params, images, ...connectivityArgs())) as Session["encode"];
-  (encode as unknown as { dispose(): void }).dispose = () => encodeJit.dispose();
-  const wiringWeights = connectivity
-    ? np.array(sparseWiringWeights(geometry.distances, connectivity.distances, n, connectivity.k, wiring)).reshape([n, connectivity.k])
-    : null;
-  const distances = connectivity ? np.array(connectivity.distances).reshape([n, connectivity.k]) : np.array(geometry.distances).reshape([n, n]);
-  const neighbours = np.array(
-    spec.consistency ? nearestNeighbourGraph(geometry.distances, n, config.consistency.neighbours) : new Float32Array(n * n),
-  ).reshape([n, n]);
+  const connectivity = resolveConnectivity(sheet, geometry, options.indices);
+  const wiringWeights = positions
+    ? null
+    : connectivity
+      ? sparseWiringWeights(geometry.distances, connectivity.distances, n, connectivity.k, wiring)
+      : sparseWiringWeights(geometry.distances, geometry.distances, n, n, wiring);
+  const neighbours = spec.consistency ? nearestNeighbourGraph(geometry.distances, n, config.consistency.neighbours) : null;
   const wiringSchedule = penaltySchedule(config.wiring.lambda, config.wiring.schedule, config.steps);
   const consistencySchedule = penaltySchedule(config.consistency.coef, config.consistency.schedule, config.steps);
   const activationSchedule = penaltySchedule(config.activation_sparsity.coef, config.activation_sparsity.schedule, config.steps);
@@ -107,45 +90,16 @@ export function createSession(config: TrainConfig, learned?: Geometry, indices?:
     repulsion: positions ? config.positions.repulsion : 0,
     activation: activationSchedule(step),
   });
-  return {
-    config,
-    sheet,
-    vision,
-    geometry,
-    layout,
-    spec,
-    distances,
-    connectivity,
-    connectivityArray: connectivityDevice,
-    wiringWeights,
-    connectivityArgs,
-    neighbours,
-    coefficients,
-    stepInputs: (step: number): StepInputs => {
-      const c = coefficients(step);
-      return {
-        ...(connectivityDevice && wiringWeights ? { connectivity: connectivityDevice.ref, wiringWeights: wiringWeights.ref } : {}),
-        distances: distances.ref,
-        neighbours: neighbours.ref,
-        wiring: np.array(c.wiring),
-        consistency: np.array(c.consistency),
-        repulsion: np.array(c.repulsion),
-        activation: np.array(c.activation),
-      };
-    },
-    gradStep,
-    evalStep,
-    encode,
-  };
+  const { backend, addon } = chooseBackend(options.backend);
+  const base = { config, sheet, vision, geometry, layout, spec, connectivity, wiringWeights, neighbours, coefficients, backend };
+  const maxBatch = Math.max(options.maxBatch ?? 0, config.batch_size);
+  const compiled = addon ? compileNative(base, addon, maxBatch) : compileJax(base);
+  return { ...base, compiled };
 }
 
-/** Free the session's device arrays and compiled functions. */
+/** Free the session's compiled functions and buffers. */
 export function disposeSession(session: Session): void {
-  for (const fn of [session.gradStep, session.evalStep, session.encode]) (fn as unknown as { dispose(): void }).dispose();
-  session.distances.dispose();
-  session.neighbours.dispose();
-  session.connectivityArray?.dispose();
-  session.wiringWeights?.dispose();
+  session.compiled.dispose();
 }
 
 /**

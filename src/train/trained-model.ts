@@ -3,6 +3,7 @@ import { loadVisionCheckpoint, type VisionCheckpoint } from "../checkpoint/visio
 import { parseDataSpec } from "../data/index.ts";
 import { withLearnedPositions } from "../geometry/learned.ts";
 import { parseTrainConfig, type TrainConfig } from "./config.ts";
+import type { Backend } from "./backend.ts";
 import { createSession, type Session } from "./session.ts";
 
 /** A trained model ready for evaluation or analysis. */
@@ -16,7 +17,7 @@ export interface TrainedModel {
  * Load a training checkpoint and rebuild its session. `dataJson` (a data spec
  * as JSON text) replaces the data set it was trained on.
  */
-export async function loadTrainedModel(path: string, dataJson?: string): Promise<TrainedModel> {
+export async function loadTrainedModel(path: string, dataJson?: string, backend?: Backend): Promise<TrainedModel> {
   const checkpoint = await loadVisionCheckpoint(path);
   if (!checkpoint.metadata.train_config) {
     throw new Error(`${path} has no train_config metadata; was it written by columnformer train?`);
@@ -36,5 +37,5 @@ export async function loadTrainedModel(path: string, dataJson?: string): Promise
   const geometry = positions ? await withLearnedPositions(checkpoint.geometry, positions.ref) : undefined;
   // a sparse sheet keeps the connectivity it was trained with (its resolved spec: a file is not read again)
   if (checkpoint.connectivity) config.sheet = { ...config.sheet, connectivity: checkpoint.sheet.connectivity! };
-  return { checkpoint, config, session: createSession(config, geometry, checkpoint.connectivity?.indices) };
+  return { checkpoint, config, session: createSession(config, { learned: geometry, indices: checkpoint.connectivity?.indices, backend }) };
 }

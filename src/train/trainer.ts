@@ -31,6 +31,7 @@ import {
   truncateLogAfter,
   writeJsonAtomic,
 } from "./run-dir.ts";
+import type { Backend } from "./backend.ts";
 import { cosineSchedule } from "./schedule.ts";
 import { createSession, disposeSession, maskSeed, type Session, toDevice } from "./session.ts";
 
@@ -62,6 +63,8 @@ export interface TrainOptions {
    * checkpoint's stored connectivity wins, as on resume.
    */
   initFrom?: string;
+  /** The engine that runs the sheet (default: see src/train/backend.ts). */
+  backend?: Backend;
 }
 
 /**
@@ -119,7 +122,7 @@ async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: str
   const source = fromCheckpoint ?? initFrom;
   const stored = source ? await readCheckpointConnectivity(source) : null;
   if (stored) config = { ...config, sheet: { ...config.sheet, connectivity: stored.spec } };
-  const session = createSession(config, undefined, stored?.indices);
+  const session = createSession(config, { indices: stored?.indices, backend: options.backend });
   try {
     return await trainInSession(session, dir, fromCheckpoint, options, initFrom);
   } finally {
@@ -209,16 +212,16 @@ async function trainInSession(
     for (let micro = 0; micro < config.accum_steps; micro++) {
       const host = (await stream.next()).value as ImageBatch;
       const batch = toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, micro));
-      const [[total, aux], g] = session.gradStep(tree.ref(params), batch, session.stepInputs(step));
+      const { metrics, grads: g } = await session.compiled.gradStep(params, batch, step);
       grads = grads === null ? g : addTrees(grads, g);
-      parts.loss += (await total.data())[0];
-      parts.task += (await aux.task.data())[0];
-      parts.wiring += (await aux.wiring.data())[0];
-      parts.consistency += (await aux.consistency.data())[0];
-      parts.repulsion += (await aux.repulsion.data())[0];
-      parts.activationL1 += (await aux.activation_l1.data())[0];
-      parts.hoyer += (await aux.activation_hoyer.data())[0];
-      parts.correct += (await aux.correct.data())[0];
+      parts.loss += metrics.loss;
+      parts.task += metrics.task;
+      parts.wiring += metrics.wiring;
+      parts.consistency += metrics.consistency;
+      parts.repulsion += metrics.repulsion;
+      parts.activationL1 += metrics.activation_l1;
+      parts.hoyer += metrics.activation_hoyer;
+      parts.correct += metrics.correct;
       parts.images += host.size;
     }
     if (config.accum_steps > 1) grads = scaleTree(grads!, 1 / config.accum_steps);

@@ -1,0 +1,102 @@
+/**
+ * The jax-js backend of the compiled model: the whole objective (src/train/loss.ts) under
+ * jit(valueAndGrad). It is the reference the native backend is tested against, and the path
+ * for browsers and machines without a compiler.
+ */
+import { jit, numpy as np, tree, valueAndGrad } from "../engine/jax.ts";
+import { connectivityArray } from "../model/sheet-connectivity.ts";
+import { type VisionParams, visionEncode } from "../model/vision.ts";
+import type { CompiledModel, EncodeOptions, StepMetrics } from "./compiled.ts";
+import { type DeviceBatch, type LossParts, objective, predictPatches, type StepInputs } from "./loss.ts";
+import type { Session } from "./session.ts";
+
+/** What a backend is compiled from: the session without its compiled calls. */
+export type SessionBase = Omit<Session, "compiled">;
+
+type GradStep = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => [[np.Array, LossParts], VisionParams];
+type EvalStep = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => [np.Array, LossParts];
+type Disposable = { dispose(): void };
+
+/** Read the loss and its parts to the host. Consumes them. */
+export async function readMetrics(total: np.Array, parts: LossParts): Promise<StepMetrics> {
+  const read = async (a: np.Array) => (await a.data())[0];
+  return {
+    loss: await read(total),
+    task: await read(parts.task),
+    wiring: await read(parts.wiring),
+    consistency: await read(parts.consistency),
+    repulsion: await read(parts.repulsion),
+    activation_l1: await read(parts.activation_l1),
+    activation_hoyer: await read(parts.activation_hoyer),
+    correct: await read(parts.correct),
+  };
+}
+
+export function compileJax(session: SessionBase): CompiledModel {
+  const { sheet, vision, layout, spec, geometry, connectivity } = session;
+  const n = sheet.num_columns;
+  const fn = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => objective(params, batch, inputs, spec);
+  // Jitted although jax-js 0.1.25's fusion makes the attention backward slower than eager execution:
+  // the eager gradient grows memory by ~0.25 MiB per step, the jitted one stays flat.
+  const gradJit = jit(valueAndGrad(fn, { hasAux: true })) as unknown as GradStep & Disposable;
+  const evalJit = jit(fn) as unknown as EvalStep & Disposable;
+  const encodeJit = new Map<string, ((p: VisionParams, images: np.Array, ...idx: np.Array[]) => [np.Array, np.Array]) & Disposable>();
+  const idx = connectivity ? connectivityArray(connectivity) : null;
+  const idxArgs = (): np.Array[] => (idx ? [idx.ref] : []);
+  // the objective's fixed inputs on the device (kept; each step passes references)
+  const distances = connectivity ? np.array(connectivity.distances).reshape([n, connectivity.k]) : np.array(geometry.distances).reshape([n, n]);
+  const wiringWeights = connectivity && session.wiringWeights ? np.array(session.wiringWeights).reshape([n, connectivity.k]) : null;
+  const neighbours = np.array(session.neighbours ?? new Float32Array(n * n)).reshape([n, n]);
+  const stepInputs = (step: number): StepInputs => {
+    const c = session.coefficients(step);
+    return {
+      ...(idx && wiringWeights ? { connectivity: idx.ref, wiringWeights: wiringWeights.ref } : {}),
+      distances: distances.ref,
+      neighbours: neighbours.ref,
+      wiring: np.array(c.wiring),
+      consistency: np.array(c.consistency),
+      repulsion: np.array(c.repulsion),
+      activation: np.array(c.activation),
+    };
+  };
+  const encoder = (columns: "output" | "all") => {
+    let f = encodeJit.get(columns);
+    if (!f) {
+      const area = columns === "all" ? { ...layout, outputArea: { name: "sheet", start: 0, end: n } } : layout;
+      f = jit((p: VisionParams, images: np.Array, ...c: np.Array[]) => {
+        const { decoder, head, positions, ...enc } = p;
+        tree.dispose([decoder, head, positions]);
+        const { out, attn, patches } = visionEncode(enc, images, null, sheet, vision, area, false, c[0]);
+        patches.dispose();
+        return [out, attn.sum(0)] as [np.Array, np.Array]; // states, attention summed over the batch [depth, N, N | K]
+      });
+      encodeJit.set(columns, f);
+    }
+    return f;
+  };
+  return {
+    backend: "jax",
+    async gradStep(params, batch, step) {
+      const [[total, parts], grads] = gradJit(tree.ref(params), batch, stepInputs(step));
+      return { metrics: await readMetrics(total, parts), grads };
+    },
+    async evalStep(params, batch, step) {
+      const [total, parts] = evalJit(tree.ref(params), batch, stepInputs(step));
+      return readMetrics(total, parts);
+    },
+    async encode(params, images, options: EncodeOptions = {}) {
+      const [states, attn] = encoder(options.columns ?? "output")(tree.ref(params), images, ...idxArgs());
+      const attention = options.attention ? ((await attn.data()) as Float32Array) : (attn.dispose(), null);
+      return { states: (await states.data()) as Float32Array, attention };
+    },
+    async predictPatches(params, images, mask) {
+      return (await predictPatches(tree.ref(params), images, mask, spec, idxArgs()[0]).data()) as Float32Array;
+    },
+    dispose() {
+      gradJit.dispose();
+      evalJit.dispose();
+      for (const f of encodeJit.values()) f.dispose();
+      tree.dispose([distances, wiringWeights, neighbours, idx]);
+    },
+  };
+}
