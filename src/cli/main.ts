@@ -13,12 +13,19 @@ import { registerCompare } from "./commands/compare.ts";
 import { registerPrune } from "./commands/prune.ts";
 import { registerGrow } from "./commands/grow.ts";
 import { registerProgressive } from "./commands/progressive.ts";
+import { parseBackend } from "../train/backend.ts";
 
 const program = new Command()
   .name("columnformer")
   .description("Build, train and study Columnformers: recurrent sheets of untied transformer columns in a geometric space.")
   .showHelpAfterError("(run with --help for usage)")
-  .exitOverride();
+  .option("--backend <name>", "engine for the column sheet: native (C++ kernels, the default when built) or jax (jax-js); also env COLUMNFORMER_BACKEND")
+  .exitOverride()
+  // one place decides the backend (src/train/backend.ts); sweep children inherit it through the environment
+  .hook("preAction", () => {
+    const backend = program.opts<{ backend?: string }>().backend;
+    if (backend !== undefined) process.env.COLUMNFORMER_BACKEND = parseBackend(backend, "--backend");
+  });
 
 registerInit(program);
 registerForward(program);

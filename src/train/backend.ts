@@ -36,3 +36,12 @@ export function chooseBackend(requested?: Backend | null): { backend: Backend; a
   }
   return { backend: "jax", addon: null };
 }
+
+/** One phrase for logs: `native backend (avx512, 2 threads)` or `jax backend (jax-js Wasm)`. */
+export function describeBackend(backend: Backend): string {
+  if (backend === "jax") return "jax backend (jax-js Wasm)";
+  const native = loadNativeSheet();
+  if (!("addon" in native)) return "native backend";
+  const info = native.addon.info();
+  return `native backend (${info.simd}, ${info.threads} thread${info.threads === 1 ? "" : "s"})`;
+}

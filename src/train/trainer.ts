@@ -31,7 +31,7 @@ import {
   truncateLogAfter,
   writeJsonAtomic,
 } from "./run-dir.ts";
-import type { Backend } from "./backend.ts";
+import { type Backend, describeBackend } from "./backend.ts";
 import { cosineSchedule } from "./schedule.ts";
 import { createSession, disposeSession, maskSeed, type Session, toDevice } from "./session.ts";
 
@@ -48,6 +48,8 @@ export interface TrainSummary {
   wall_seconds: number;
   skipped_images: number;
   run_dir: string;
+  /** The engine that ran the sheet. */
+  backend?: Backend;
 }
 
 export interface TrainOptions {
@@ -187,7 +189,7 @@ async function trainInSession(
   const flops = flopsPerImage(session.sheet, vision, session.layout);
   say(
     `columnformer train: ${vision.task} on ${trainSet.name} (${trainSet.length} train / ${testSet.length} test images), ` +
-      `${describeGeometry(session.geometry)}${session.connectivity ? ` (sparse: ${session.sheet.connectivity!.kind}, K ${session.connectivity.k})` : ""}, ${parameters.toLocaleString("en-US")} parameters, ${(flops / 1e6).toFixed(1)} MFLOP/image, ${config.steps} steps -> ${dir.root}`,
+      `${describeGeometry(session.geometry)}${session.connectivity ? ` (sparse: ${session.sheet.connectivity!.kind}, K ${session.connectivity.k})` : ""}, ${parameters.toLocaleString("en-US")} parameters, ${(flops / 1e6).toFixed(1)} MFLOP/image, ${config.steps} steps on the ${describeBackend(session.backend)} -> ${dir.root}`,
   );
 
   const stats: BatchStats = { skipped: 0 };
@@ -304,6 +306,7 @@ async function trainInSession(
     wall_seconds: wall,
     skipped_images: stats.skipped,
     run_dir: dir.root,
+    backend: session.backend,
   };
   await writeJsonAtomic(`${dir.root}/summary.json`, summary);
   say(
