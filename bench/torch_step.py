@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import resource
 import sys
@@ -35,6 +36,8 @@ import torch
 import torch.nn.functional as F
 
 # TrainStepConfig (JSON), all required unless marked:
+#   workload: "vision" (default: the MIM training step) or "sheet" (the reference sheet step:
+#     states [B, N, D] in, MSE on the final states, no images; the image fields are not needed)
 #   num_columns, dim, qk_dim, mlp_dim, depth, skip_attn, attn_scale, norm_eps
 #   image_size, patch_size, channels, inject ("first" | "every"), learned_init_state
 #   input_start, input_end, output_start, output_end      (column ranges of the areas)
@@ -164,7 +167,13 @@ def rss_mib() -> float:
 
 
 def blas_name() -> str | None:
-    """The BLAS library torch has loaded: "OpenBLAS 0.3.21 Zen", else the mapped libraries (e.g. reference BLAS's libblas.so.3)."""
+    """The BLAS torch computes with: from torch's build config ("mkl, CPU capability AVX512"), else the
+    OpenBLAS it has loaded ("OpenBLAS 0.3.21 Zen", Debian's torch 1.13), else the mapped libraries."""
+    config = torch.__config__.show()
+    info = re.findall(r"BLAS_INFO=(\w+)", config)
+    capability = [line.split(":", 1)[1].strip() for line in config.splitlines() if "CPU capability usage" in line]
+    if info and info[0] != "open":
+        return f"{info[0]}{', CPU capability ' + capability[0] if capability else ''}"
     try:
         with open("/proc/self/maps") as f:
             paths = sorted({line.split()[-1] for line in f if "blas" in line.lower() and "/" in line})
@@ -185,6 +194,13 @@ def blas_name() -> str | None:
     return ", ".join(paths) or None
 
 
+def sheet_loss_fn(p: dict[str, torch.Tensor], x: torch.Tensor, target: torch.Tensor, cfg: dict) -> torch.Tensor:
+    """The reference sheet step's loss: mean squared error of the final states [B, N, D] against a fixed target."""
+    for _ in range(cfg["depth"]):
+        x = sheet_step(p, x, cfg)
+    return (x - target).square().mean()
+
+
 def main() -> None:
     raw = sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read()
     cfg = json.loads(raw)
@@ -195,16 +211,24 @@ def main() -> None:
     torch.manual_seed(cfg.get("seed", 0))
     gen = torch.Generator().manual_seed(cfg.get("seed", 0))
 
-    b, s, c = cfg["batch_size"], cfg["image_size"], cfg["channels"]
-    num_patches = (s // cfg["patch_size"]) ** 2
-    images = torch.rand(b, s, s, c, generator=gen)  # a fixed synthetic batch in [0, 1]
+    b = cfg["batch_size"]
     params = build_params(cfg, gen)
+    if cfg.get("workload") == "sheet":
+        # the reference sheet step: only the sheet's parameters, states [B, N, D] in, MSE on the final states
+        params = {name: t for name, t in params.items() if name.startswith("sheet.")}
+        x0 = torch.randn(b, cfg["num_columns"], cfg["dim"], generator=gen)
+        target = torch.randn(b, cfg["num_columns"], cfg["dim"], generator=gen)
+        compute_loss = lambda: sheet_loss_fn(params, x0, target, cfg)  # noqa: E731
+    else:
+        s, c = cfg["image_size"], cfg["channels"]
+        num_patches = (s // cfg["patch_size"]) ** 2
+        images = torch.rand(b, s, s, c, generator=gen)  # a fixed synthetic batch in [0, 1]
+        compute_loss = lambda: loss_fn(params, images, random_mask(b, num_patches, cfg["mask_ratio"], gen), cfg)  # noqa: E731
     opt = make_optimizer(params, cfg)
     leaves = list(params.values())
 
     def step() -> tuple[float, float]:
-        mask = random_mask(b, num_patches, cfg["mask_ratio"], gen)
-        loss = loss_fn(params, images, mask, cfg)
+        loss = compute_loss()
         loss.backward()
         norm = float("nan")
         if cfg.get("clip_norm") is not None:

@@ -13,13 +13,12 @@
  * (src/train/loss.ts); tests compare the two backends.
  */
 import { grad, jit, numpy as np, tree, valueAndGrad } from "../engine/jax.ts";
-import { type NativeAddon, type NativeSheet, type NativeSheetConfig, sheetLeaves } from "../engine/native-sheet.ts";
+import { type NativeAddon, type NativeSheet, sheetLeaves } from "../engine/native-sheet.ts";
 import { positionDistances, repulsion } from "../geometry/learned.ts";
-import type { SheetConfig } from "../model/config.ts";
-import { connectivityK } from "../model/config.ts";
 import type { SheetParams } from "../model/params.ts";
+import { hostSheetLeaves, nativeSheetConfig, sheetLeaf } from "../model/sheet-native.ts";
 import { patchify } from "../model/patches.ts";
-import { decodePatches, type VisionConfig, type VisionFrontParams, type VisionParams, visionFront } from "../model/vision.ts";
+import { decodePatches, type VisionFrontParams, type VisionParams, visionFront } from "../model/vision.ts";
 import { featureConsistency, untiedWeights } from "../objectives/feature-consistency.ts";
 import { wiringWeights } from "../objectives/wiring-cost.ts";
 import { mapParamLeaves } from "./adamw.ts";
@@ -29,43 +28,6 @@ import { type DeviceBatch, taskLoss } from "./loss.ts";
 
 type Fn<A extends unknown[], R> = ((...args: A) => R) & { dispose(): void };
 type Readout = Pick<VisionParams, "decoder" | "head">;
-
-/** The addon's config for a sheet. */
-export function nativeSheetConfig(sheet: SheetConfig, vision: Pick<VisionConfig, "inject">, batch: number): NativeSheetConfig {
-  return {
-    batch,
-    columns: sheet.num_columns,
-    dim: sheet.dim,
-    qk_dim: sheet.qk_dim,
-    heads: sheet.heads,
-    mlp_dim: sheet.mlp_dim,
-    depth: sheet.depth,
-    recurrent: sheet.recurrent,
-    untie_norm: sheet.untie_norm,
-    untie_attn: sheet.untie_attn,
-    untie_mlp: sheet.untie_mlp,
-    value_proj: sheet.value_proj,
-    attn_bias: sheet.attn_bias,
-    skip_attn: sheet.skip_attn,
-    attn_scale: sheet.attn_scale,
-    norm_eps: sheet.norm_eps,
-    sources: connectivityK(sheet) ?? 0,
-    inject_every: vision.inject === "every",
-  };
-}
-
-/** A sheet leaf by its path in SheetParams (e.g. "attn.q.weight"). */
-export function sheetLeaf(p: SheetParams, name: string): np.Array {
-  let node: unknown = p;
-  for (const key of name.split(".")) node = (node as Record<string, unknown>)[key];
-  if (!(node instanceof np.Array)) throw new Error(`sheet parameter ${name} is missing`);
-  return node;
-}
-
-/** The sheet's leaves on the host, in addon order. Borrows `p`. */
-export async function hostSheetLeaves(p: SheetParams, names: readonly string[]): Promise<Float32Array[]> {
-  return Promise.all(names.map(async (name) => (await sheetLeaf(p, name).ref.data()) as Float32Array));
-}
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 

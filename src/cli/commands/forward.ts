@@ -6,6 +6,13 @@ import { initEngine } from "../../engine/engine.ts";
 import { numpy as np } from "../../engine/jax.ts";
 import { sheetApply } from "../../model/sheet.ts";
 import { connectivityArray } from "../../model/sheet-connectivity.ts";
+import { nativeSheetApply } from "../../model/sheet-native.ts";
+import { chooseBackend } from "../../engine/backend.ts";
+
+/** The jax-js result on the host. Consumes it. */
+async function readSheetApply(out: { x: np.Array; attn: np.Array }): Promise<{ x: Float32Array; attn: Float32Array }> {
+  return { x: (await out.x.data()) as Float32Array, attn: (await out.attn.data()) as Float32Array };
+}
 
 export function registerForward(program: Command): void {
   program
@@ -30,16 +37,19 @@ export function registerForward(program: Command): void {
       const data = x.data as Float32Array;
       const bad = data.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) throw new Error(`${opts.input}: tensor "x" has a non-finite value (${data[bad]}) at flat index ${bad}`);
-      const out = sheetApply(params, np.array(data).reshape(x.shape), config, connectivity ? connectivityArray(connectivity) : undefined);
       const batch = x.shape[0];
+      const { addon } = chooseBackend();
+      const out = addon
+        ? await nativeSheetApply(addon, params, data, batch, config, connectivity)
+        : await readSheetApply(sheetApply(params, np.array(data).reshape(x.shape), config, connectivity ? connectivityArray(connectivity) : undefined));
       const n = config.num_columns;
       const width = connectivity ? connectivity.k : n;
       await writeSafetensors(opts.output, {
-        x: { dtype: "F32", shape: [batch, n, config.dim], data: (await out.x.data()) as Float32Array },
+        x: { dtype: "F32", shape: [batch, n, config.dim], data: out.x },
         attn: {
           dtype: "F32",
           shape: [batch, config.depth, n, width],
-          data: (await out.attn.data()) as Float32Array,
+          data: out.attn,
         },
         ...(connectivity ? { connectivity: { dtype: "I32", shape: [n, width], data: connectivity.indices } } : {}),
       });

@@ -5,7 +5,7 @@
  * addon loaded. When native was not asked for explicitly and the addon is missing, one line
  * says so and why, and everything runs on jax-js.
  */
-import { loadNativeSheet, type NativeAddon } from "../engine/native-sheet.ts";
+import { loadNativeSheet, type NativeAddon } from "./native-sheet.ts";
 
 export type Backend = "native" | "jax";
 
