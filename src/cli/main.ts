@@ -7,13 +7,14 @@ import { registerInit } from "./commands/init.ts";
 import { registerTrain } from "./commands/train.ts";
 import { registerEval } from "./commands/eval.ts";
 import { registerAnalyze } from "./commands/analyze.ts";
+import { registerLesion } from "./commands/lesion.ts";
 import { registerProbe } from "./commands/probe.ts";
 import { registerSweep } from "./commands/sweep.ts";
 import { registerCompare } from "./commands/compare.ts";
 import { registerPrune } from "./commands/prune.ts";
 import { registerGrow } from "./commands/grow.ts";
 import { registerProgressive } from "./commands/progressive.ts";
-import { parseBackend } from "../train/backend.ts";
+import { parseBackend } from "../engine/backend.ts";
 
 const program = new Command()
   .name("columnformer")
@@ -34,6 +35,7 @@ registerTrain(program);
 registerEval(program);
 registerProbe(program);
 registerAnalyze(program);
+registerLesion(program);
 registerSweep(program);
 registerCompare(program);
 registerPrune(program);

@@ -9,7 +9,7 @@
  */
 import type { numpy as np } from "../engine/jax.ts";
 import type { VisionParams } from "../model/vision.ts";
-import type { Backend } from "./backend.ts";
+import type { Backend } from "../engine/backend.ts";
 import type { DeviceBatch } from "./loss.ts";
 
 /** Scalars of one batch (host numbers; penalties unweighted). */

@@ -15,7 +15,7 @@ import { medianSpacing, positionSpace } from "../geometry/learned.ts";
 import { nearestNeighbourGraph } from "../objectives/feature-consistency.ts";
 import { sparseWiringWeights, type WiringCostSpec } from "../objectives/wiring-cost.ts";
 import { resolveConnectivity, type SheetConnectivity } from "../model/sheet-connectivity.ts";
-import { type Backend, chooseBackend } from "./backend.ts";
+import { type Backend, chooseBackend } from "../engine/backend.ts";
 import type { CompiledModel } from "./compiled.ts";
 import { compileJax } from "./compiled-jax.ts";
 import { compileNative } from "./compiled-native.ts";

@@ -3,7 +3,7 @@ import { loadVisionCheckpoint, type VisionCheckpoint } from "../checkpoint/visio
 import { parseDataSpec } from "../data/index.ts";
 import { withLearnedPositions } from "../geometry/learned.ts";
 import { parseTrainConfig, type TrainConfig } from "./config.ts";
-import type { Backend } from "./backend.ts";
+import type { Backend } from "../engine/backend.ts";
 import { createSession, type Session } from "./session.ts";
 
 /** A trained model ready for evaluation or analysis. */

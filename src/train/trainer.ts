@@ -31,7 +31,7 @@ import {
   truncateLogAfter,
   writeJsonAtomic,
 } from "./run-dir.ts";
-import { type Backend, describeBackend } from "./backend.ts";
+import { type Backend, describeBackend } from "../engine/backend.ts";
 import { cosineSchedule } from "./schedule.ts";
 import { createSession, disposeSession, maskSeed, type Session, toDevice } from "./session.ts";
 
