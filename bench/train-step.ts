@@ -1,44 +1,45 @@
 /**
- * Training-step benchmark: one full optimiser step of the `tiny` and `small`
- * presets exactly as src/train/trainer.ts runs it (toDevice -> gradStep ->
- * clipByGlobalNorm -> adamwUpdate, reading the loss parts and the gradient norm
- * and waiting for the updated parameters and moments), on a fixed synthetic
- * batch of random pixels (no data set is opened). Reported as images/s at the
- * median step time.
- *
- * Side by side, the same model and step in PyTorch (bench/torch_step.py) when a
- * python3 with torch is installed (e.g. Debian's python3-torch), with the same
- * number of threads; `formatTrainStepComparison` gives the jax-js / PyTorch ratio.
+ * Training-step benchmark, side by side in one run: each workload on the native backend, on
+ * jax-js, and in PyTorch (bench/torch_step.py, when a python with torch exists), with the same
+ * thread count. Workloads:
+ *   - `reference`: the reference sheet (batch 32, 256 columns on 16 x 16, D 128, qk 32, MLP 128,
+ *     depth 4): states in, MSE on the final states, backward, AdamW on every sheet parameter;
+ *   - `tiny`, `small`: the presets' full MIM training steps exactly as src/train/trainer.ts runs
+ *     them (toDevice -> gradStep -> clip -> AdamW), at batch 32 without gradient accumulation,
+ *     on a fixed synthetic batch.
+ * Every native / jax-js row runs in its own process (bench/step-row.ts), so its peak RSS is its
+ * own. Reported as median step time, images/s and the ratio PyTorch time / native time.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Rng } from "../src/data/index.ts";
 import { initEngine } from "../src/engine/engine.ts";
-import { blockUntilReady, tree } from "../src/engine/jax.ts";
+import { loadNativeSheet } from "../src/engine/native-sheet.ts";
 import { localAttentionBias } from "../src/model/attention.ts";
-import { initVision } from "../src/model/vision.ts";
-import { adamwConfig, adamwInit, adamwUpdate, decayMaskFor } from "../src/train/adamw.ts";
-import { clipByGlobalNorm } from "../src/train/clip.ts";
+import { resolveSheetConfig } from "../src/model/config.ts";
 import { parseTrainConfig, type TrainConfig } from "../src/train/config.ts";
-import { PRESETS, type PresetName } from "../src/train/presets.ts";
-import { createSession, disposeSession, maskSeed, type Session, toDevice } from "../src/train/session.ts";
-import type { BenchResult, Timing } from "./harness.ts";
-import { timeCall, withFlops } from "./harness.ts";
-import { BACKWARD_FACTOR, sheetForwardFlops } from "./sheet.ts";
+import { PRESETS } from "../src/train/presets.ts";
+import { createSession, disposeSession, type Session } from "../src/train/session.ts";
+import type { BenchResult } from "./harness.ts";
+import { withFlops } from "./harness.ts";
+import { BACKWARD_FACTOR, REFERENCE_SHEET, sheetForwardFlops } from "./sheet.ts";
+import type { RowOutput } from "./step-row.ts";
+import { describeTorch, findTorchPython, runTorchStep, TORCH_SKIPPED, torchTiming } from "./torch.ts";
 
-/** The presets timed, in order. */
-export const TRAIN_STEP_PRESETS: PresetName[] = ["tiny", "small"];
+export { REFERENCE_SHEET };
 
-/** Mask-seed purpose of the trainer's training batches (src/train/trainer.ts). */
-const TRAIN_MASK = 1;
+/** The workloads timed, in order. */
+export const STEP_WORKLOADS = ["reference", "tiny", "small"] as const;
+export type StepWorkload = (typeof STEP_WORKLOADS)[number];
 
-/** The PyTorch implementation of the step. */
-const TORCH_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), "torch_step.py");
+/** Batch and optimiser of the reference sheet step. */
+export const REFERENCE_BATCH = 32;
+export const REFERENCE_OPTIM = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.05 };
 
-/** Printed when no PyTorch is available. */
-export const TORCH_SKIPPED = "PyTorch comparison skipped: no python3 with torch (apt-get install python3-torch)";
+/** A preset's training config for the benchmark: batch 32, no gradient accumulation. */
+export function stepConfig(preset: "tiny" | "small"): TrainConfig {
+  return parseTrainConfig({ ...PRESETS[preset], batch_size: 32, accum_steps: 1 });
+}
 
 /**
  * Analytic FLOPs of one training step (multiply-add = 2 FLOPs, matmuls only):
@@ -53,57 +54,28 @@ export function trainStepFlops(session: Session): number {
   return (1 + BACKWARD_FACTOR) * (sheetForwardFlops(sheet, b) + embed + decoder);
 }
 
-/** A fixed batch of `batch` random images [B, H, W, C] with pixels in [0, 1). */
-function syntheticImages(config: TrainConfig, seed: number): Float32Array {
-  const { image_size: s, channels: c } = config.vision;
-  const rng = new Rng(seed);
-  const out = new Float32Array(config.batch_size * s * s * c);
-  for (let i = 0; i < out.length; i++) out[i] = rng.next();
-  return out;
-}
+const STEP_ROW = path.join(path.dirname(fileURLToPath(import.meta.url)), "step-row.ts");
 
-/** Time the jax-js training step of one preset. */
-async function timeJaxStep(session: Session, repeats: number): Promise<Timing> {
-  const { config, vision } = session;
-  if (vision.task !== "mim" || config.accum_steps !== 1) throw new Error("benchTrainStep: expects a MIM preset without accumulation");
-  const host = {
-    images: syntheticImages(config, 12345),
-    labels: null,
-    size: config.batch_size,
-    indices: Array.from({ length: config.batch_size }, (_, i) => i),
-  };
-  let params = initVision(session.sheet, vision, session.geometry, config.seed);
-  let opt = adamwInit(params);
-  const decayMask = decayMaskFor(params);
-  const optim = adamwConfig({ ...config.optim, lr: config.optim.lr });
-  let step = 0;
-  try {
-    return await timeCall(async () => {
-      const batch = toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, 0));
-      // the metrics come back as host numbers, as the trainer reads them every step
-      let { grads: g } = await session.compiled.gradStep(params, batch, 0);
-      if (config.optim.clip_norm !== null) {
-        const clipped = clipByGlobalNorm(g, config.optim.clip_norm);
-        g = clipped.grads;
-        await clipped.norm.data();
-      }
-      ({ params, state: opt } = adamwUpdate(params, g, opt, config.optim.lr, optim, decayMask));
-      await blockUntilReady([params, opt.mu, opt.nu]);
-      step++;
-    }, repeats);
-  } finally {
-    tree.dispose([params, opt.mu, opt.nu]);
+/** Run one row in its own process; null (with the reason on stderr) when it fails, e.g. jax-js's 4 GiB heap. */
+function runRow(workload: StepWorkload, backend: "native" | "jax", repeats: number): RowOutput | { failed: string } {
+  const r = spawnSync(process.execPath, ["--import", "tsx", STEP_ROW, JSON.stringify({ workload, backend, repeats })], {
+    encoding: "utf8",
+    maxBuffer: 64 * 2 ** 20,
+    timeout: 30 * 60_000,
+    env: { ...process.env, COLUMNFORMER_BACKEND: backend },
+  });
+  const lines = (r.stdout ?? "").trim().split("\n");
+  if (r.status !== 0 || !lines[lines.length - 1]?.startsWith("{")) {
+    const why = r.error ? r.error.message : `exit ${r.status ?? r.signal}: ${(r.stderr ?? "").trim().split("\n").slice(-2).join(" | ")}`;
+    return { failed: why };
   }
+  return JSON.parse(lines[lines.length - 1]) as RowOutput;
 }
 
-/** The step's config for bench/torch_step.py. */
-function torchConfig(session: Session, repeats: number, threads: number): Record<string, unknown> {
-  const { sheet, vision, layout, config, geometry } = session;
-  const attnBias =
-    sheet.attn_bias_init === "local"
-      ? Array.from(localAttentionBias(geometry.distances, sheet.attn_bias_sigma), (v) => Math.round(v * 1e6) / 1e6)
-      : null;
-  return {
+/** The PyTorch config of a workload. */
+function torchConfig(workload: StepWorkload, repeats: number): Record<string, unknown> {
+  const optim = (o: { lr: number; beta1: number; beta2: number; eps: number; weight_decay: number }) => ({ lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay });
+  const sheetFields = (sheet: ReturnType<typeof resolveSheetConfig>["config"], distances: Float32Array) => ({
     num_columns: sheet.num_columns,
     dim: sheet.dim,
     qk_dim: sheet.qk_dim,
@@ -112,6 +84,20 @@ function torchConfig(session: Session, repeats: number, threads: number): Record
     skip_attn: sheet.skip_attn,
     attn_scale: sheet.attn_scale,
     norm_eps: sheet.norm_eps,
+    attn_bias_init: sheet.attn_bias_init === "local" ? Array.from(localAttentionBias(distances, sheet.attn_bias_sigma), (v) => Math.round(v * 1e6) / 1e6) : null,
+  });
+  if (workload === "reference") {
+    const { config, geometry } = resolveSheetConfig(REFERENCE_SHEET);
+    // the image fields only shape unused front-end parameters
+    return { workload: "sheet", ...sheetFields(config, geometry.distances), patch_size: 1, channels: 1, output_start: 0, output_end: 1, learned_init_state: false, batch_size: REFERENCE_BATCH, ...optim(REFERENCE_OPTIM), clip_norm: null, repeats, seed: 0 };
+  }
+  const config = stepConfig(workload);
+  const { config: sheet, geometry } = resolveSheetConfig(config.sheet);
+  const session = createSession(config, { backend: "jax" });
+  const { layout, vision } = session;
+  disposeSession(session);
+  return {
+    ...sheetFields(sheet, geometry.distances),
     image_size: vision.image_size,
     patch_size: vision.patch_size,
     channels: vision.channels,
@@ -121,214 +107,98 @@ function torchConfig(session: Session, repeats: number, threads: number): Record
     input_end: layout.inputArea.end,
     output_start: layout.outputArea.start,
     output_end: layout.outputArea.end,
-    attn_bias_init: attnBias,
     batch_size: config.batch_size,
     mask_ratio: config.mask_ratio,
-    lr: config.optim.lr,
-    beta1: config.optim.beta1,
-    beta2: config.optim.beta2,
-    eps: config.optim.eps,
-    weight_decay: config.optim.weight_decay,
+    ...optim(config.optim),
     clip_norm: config.optim.clip_norm,
     wiring_lambda: config.wiring.lambda,
     repeats,
     seed: config.seed,
-    threads,
   };
 }
 
-/** What bench/torch_step.py prints. */
-interface TorchOutput {
-  torch_version: string;
-  python: string;
-  threads: number;
-  openblas_coretype: string | null;
-  omp_wait_policy: string | null;
-  blas: string | null;
-  first_call_ms: number;
-  times_ms: number[];
-  median_ms: number;
-  min_ms: number;
-  max_ms: number;
-  images_per_second: number;
-  peak_rss_mib: number;
-  rss_after_warmup_mib: number;
-  rss_after_repeats_mib: number;
-}
-
-/** A python3 that imports torch: Debian's /usr/bin/python3 first, then python3 on PATH; null if none. */
-let pythonFound: string | null | undefined;
-function findTorchPython(): string | null {
-  if (pythonFound !== undefined) return pythonFound;
-  pythonFound = null;
-  for (const exe of ["/usr/bin/python3", "python3"]) {
-    const r = spawnSync(exe, ["-c", "import torch"], { stdio: "ignore", timeout: 120_000 });
-    if (r.status === 0) {
-      pythonFound = exe;
-      break;
-    }
+/** Workload description and FLOPs of a workload. */
+function describeWorkload(workload: StepWorkload): { info: Record<string, unknown>; flops: number; convention: string; batch: number } {
+  if (workload === "reference") {
+    const { config } = resolveSheetConfig(REFERENCE_SHEET);
+    return {
+      info: { kind: "train step", workload, batch: REFERENCE_BATCH, num_columns: config.num_columns, dim: config.dim, qk_dim: config.qk_dim, mlp_dim: config.mlp_dim, depth: config.depth, step: "sheet forward + backward of MSE on the final states + AdamW" },
+      flops: (1 + BACKWARD_FACTOR) * sheetForwardFlops(config, REFERENCE_BATCH),
+      convention: "3 x sheet forward (matmuls only, multiply-add = 2 FLOPs)",
+      batch: REFERENCE_BATCH,
+    };
   }
-  return pythonFound;
+  const config = stepConfig(workload);
+  const session = createSession(config, { backend: "jax" });
+  const { sheet, vision } = session;
+  const flops = trainStepFlops(session);
+  disposeSession(session);
+  return {
+    info: { kind: "train step", workload, batch: config.batch_size, image: `${vision.image_size}x${vision.image_size}x${vision.channels}`, num_columns: sheet.num_columns, dim: sheet.dim, qk_dim: sheet.qk_dim, mlp_dim: sheet.mlp_dim, depth: sheet.depth, task: vision.task, step: "toDevice + value-and-grad + clip + AdamW" },
+    flops,
+    convention: "3 x forward (sheet + patch embedding + decoder matmuls), multiply-add = 2 FLOPs",
+    batch: config.batch_size,
+  };
 }
 
-/**
- * Environment of the PyTorch process: the same thread count as jax-js for
- * OpenMP and OpenBLAS; OpenMP threads that sleep rather than spin while
- * waiting (unless OMP_WAIT_POLICY is set already: on a 2-core VM with any other
- * load, spinning made the step 2-10x slower); and OpenBLAS told the CPU's kind
- * where it has AVX-512, which Debian's OpenBLAS 0.3.21 misdetects (shared/ENGINE.md).
- */
-function torchEnv(threads: number): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
-  env.OMP_WAIT_POLICY ??= "PASSIVE";
-  let avx512 = false;
-  try {
-    avx512 = /^flags\s*:.*\bavx512f\b/m.test(readFileSync("/proc/cpuinfo", "utf8"));
-  } catch {
-    // not Linux: leave OpenBLAS to detect the CPU
-  }
-  if (avx512) env.OPENBLAS_CORETYPE = "SkylakeX";
-  else delete env.OPENBLAS_CORETYPE;
-  return env;
-}
+/** Rows that failed in the last run: "workload engine" -> reason. */
+const failures = new Map<string, string>();
 
-/** Run the PyTorch step; null (with a message on stderr) when it fails. */
-function runTorchStep(python: string, config: Record<string, unknown>, threads: number, name: string): TorchOutput | null {
-  const r = spawnSync(python, [TORCH_SCRIPT], {
-    input: JSON.stringify(config),
-    env: torchEnv(threads),
-    encoding: "utf8",
-    maxBuffer: 64 * 2 ** 20,
-    timeout: 30 * 60_000,
-  });
-  const lines = (r.stdout ?? "").trim().split("\n");
-  if (r.status !== 0 || lines.length === 0) {
-    const why = r.error ? r.error.message : `exit ${r.status ?? r.signal}: ${(r.stderr ?? "").trim().split("\n").slice(-3).join(" | ")}`;
-    console.warn(`PyTorch ${name} failed (${why}); no comparison for it`);
-    return null;
-  }
-  return JSON.parse(lines[lines.length - 1]) as TorchOutput;
-}
-
-/** Presets whose jax-js step failed in the last benchTrainStep run, with the error. */
-const jaxFailures = new Map<PresetName, string>();
-
-/**
- * Benchmark the training step of each preset in jax-js and, where available,
- * PyTorch. Rows are named "train step PRESET (jax-js)" and "train step PRESET
- * (PyTorch)"; their workload carries `images_per_second` and `threads`.
- */
+/** Benchmark every workload on native, jax-js and PyTorch. Rows are named "train step WORKLOAD (ENGINE)". */
 export async function benchTrainStep(ctx: { repeats: number; onStart?: (name: string) => void }): Promise<BenchResult[]> {
   const info = await initEngine();
   const results: BenchResult[] = [];
-  jaxFailures.clear();
+  failures.clear();
   const python = findTorchPython();
   if (python === null) console.log(TORCH_SKIPPED);
-  const torchThreads = Math.max(1, info.threads);
-
-  for (const preset of TRAIN_STEP_PRESETS) {
-    // one optimiser step on one micro-batch (a preset's gradient accumulation is not timed)
-    const config = parseTrainConfig({ ...PRESETS[preset], accum_steps: 1 });
-    const session = createSession(config);
-    const flops = trainStepFlops(session);
-    const { sheet, vision } = session;
-    const workload = {
-      kind: "train step",
-      preset,
-      batch: config.batch_size,
-      image: `${vision.image_size}x${vision.image_size}x${vision.channels}`,
-      patch: vision.patch_size,
-      num_columns: sheet.num_columns,
-      dim: sheet.dim,
-      qk_dim: sheet.qk_dim,
-      mlp_dim: sheet.mlp_dim,
-      depth: sheet.depth,
-      task: vision.task,
-      mask_ratio: config.mask_ratio,
-      step: "toDevice + value-and-grad + clip + AdamW",
-      dtype: "float32",
-    };
-    const flopText = "3 x forward (sheet + patch embedding + decoder matmuls), multiply-add = 2 FLOPs";
-    try {
-      const name = `train step ${preset} (jax-js)`;
+  const nativeAvailable = "addon" in loadNativeSheet();
+  const threads = Math.max(1, info.threads);
+  for (const workload of STEP_WORKLOADS) {
+    const { info: desc, flops, convention, batch } = describeWorkload(workload);
+    for (const backend of ["native", "jax"] as const) {
+      const name = `train step ${workload} (${backend === "jax" ? "jax-js" : "native"})`;
+      if (backend === "native" && !nativeAvailable) {
+        failures.set(`${workload} native`, "native addon not built");
+        continue;
+      }
       ctx.onStart?.(name);
-      const timing = await timeJaxStep(session, ctx.repeats);
-      const ips = config.batch_size / (timing.medianMs / 1000);
-      results.push(withFlops(name, { ...workload, engine: "jax-js", threads: info.threads, images_per_second: ips }, timing, flops, flopText));
-    } catch (error) {
-      // E.g. the Wasm heap's 4 GiB limit: report it and go on (the PyTorch side still runs).
-      const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      jaxFailures.set(preset, why);
-      console.warn(`train step ${preset} (jax-js) failed: ${why}`);
-    } finally {
-      disposeSession(session);
+      const row = runRow(workload, backend, ctx.repeats);
+      if ("failed" in row) {
+        failures.set(`${workload} ${backend}`, row.failed);
+        console.warn(`${name} failed: ${row.failed}`);
+        continue;
+      }
+      const timing = { ...row.timing, peakRssMiB: row.peak_rss_mib };
+      results.push(withFlops(name, { ...desc, backend, engine: row.engine, threads: row.threads, images_per_second: batch / (timing.medianMs / 1000), rss: "peak of the row's process (VmHWM)" }, timing, flops, convention));
     }
-
     if (python === null) continue;
-    const name = `train step ${preset} (PyTorch)`;
+    const name = `train step ${workload} (PyTorch)`;
     ctx.onStart?.(name);
-    const out = runTorchStep(python, torchConfig(session, ctx.repeats, torchThreads), torchThreads, name);
+    const out = runTorchStep(python, torchConfig(workload, ctx.repeats), threads, name);
     if (!out) continue;
-    const timing: Timing = {
-      firstCallMs: out.first_call_ms,
-      timesMs: out.times_ms,
-      medianMs: out.median_ms,
-      minMs: out.min_ms,
-      maxMs: out.max_ms,
-      peakRssMiB: out.peak_rss_mib,
-      rssAfterWarmupMiB: out.rss_after_warmup_mib,
-      rssAfterRepeatsMiB: out.rss_after_repeats_mib,
-    };
-    results.push(
-      withFlops(
-        name,
-        {
-          ...workload,
-          engine: `torch ${out.torch_version} (python ${out.python}, ${python})`,
-          threads: out.threads,
-          openblas_coretype: out.openblas_coretype,
-          omp_wait_policy: out.omp_wait_policy,
-          blas: out.blas,
-          images_per_second: out.images_per_second,
-          rss: "of the python process",
-        },
-        timing,
-        flops,
-        flopText,
-      ),
-    );
+    results.push(withFlops(name, { ...desc, backend: "torch", ...describeTorch(out, python), images_per_second: batch / (out.median_ms / 1000) }, torchTiming(out), flops, convention));
   }
   return results;
 }
 
-/** Lines comparing jax-js and PyTorch images/s per preset, from benchTrainStep's rows (and its failures). */
+/** Lines comparing the engines per workload (median step, images/s, ratio PyTorch time / native time), from benchTrainStep's rows. */
 export function formatTrainStepComparison(results: BenchResult[]): string[] {
   const rows = results.filter((r) => r.workload.kind === "train step");
-  const ips = (r: BenchResult) => r.workload.images_per_second as number;
   const lines: string[] = [];
-  for (const preset of TRAIN_STEP_PRESETS) {
-    const jax = rows.find((r) => r.workload.preset === preset && r.workload.engine === "jax-js");
-    const torch = rows.find((r) => r.workload.preset === preset && r.workload.engine !== "jax-js");
-    const failed = jaxFailures.get(preset);
-    if (!jax && !torch && !failed) continue;
-    const parts: string[] = [];
-    if (jax) parts.push(`jax-js ${ips(jax).toFixed(1)} img/s (${jax.workload.threads} threads)`);
-    else parts.push(`jax-js FAILED (${failed ?? "not run"})`);
-    if (torch) {
-      const w = torch.workload;
-      const notes = [
-        String(w.engine).split(" (")[0],
-        `${w.threads} threads`,
-        ...(w.blas ? [String(w.blas)] : []),
-        ...(w.openblas_coretype ? [`OPENBLAS_CORETYPE=${w.openblas_coretype}`] : []),
-        ...(w.omp_wait_policy ? [`OMP_WAIT_POLICY=${w.omp_wait_policy}`] : []),
-      ];
-      parts.push(`PyTorch ${ips(torch).toFixed(1)} img/s (${notes.join(", ")})`);
-    } else {
-      parts.push("no PyTorch comparison");
-    }
-    const ratio = jax && torch ? `; jax-js / PyTorch = ${(ips(jax) / ips(torch)).toFixed(2)}` : "";
-    lines.push(`train step ${preset}: ${parts.join(", ")}${ratio}`);
+  for (const workload of STEP_WORKLOADS) {
+    const of = (backend: string) => rows.find((r) => r.workload.workload === workload && r.workload.backend === backend);
+    const native = of("native");
+    const jax = of("jax");
+    const torch = of("torch");
+    const cell = (r: BenchResult | undefined, label: string, key: string) =>
+      r ? `${label} ${r.medianMs.toFixed(0)} ms (${(r.workload.images_per_second as number).toFixed(0)} img/s, peak RSS ${r.peakRssMiB.toFixed(0)} MiB)` : `${label} ${failures.has(key) ? `FAILED (${failures.get(key)})` : "not run"}`;
+    const parts = [cell(native, "native", `${workload} native`), cell(jax, "jax-js", `${workload} jax`)];
+    if (torch) parts.push(`PyTorch ${torch.medianMs.toFixed(0)} ms (${torch.workload.engine}, ${torch.workload.threads} threads, ${torch.workload.blas})`);
+    const ratios = [
+      ...(native && torch ? [`PyTorch / native = ${(torch.medianMs / native.medianMs).toFixed(2)}`] : []),
+      ...(native && jax ? [`jax-js / native = ${(jax.medianMs / native.medianMs).toFixed(2)}`] : []),
+    ];
+    lines.push(`train step ${workload}: ${parts.join("; ")}${ratios.length ? `; ${ratios.join(", ")}` : ""}`);
   }
   return lines;
 }
