@@ -72,6 +72,7 @@ async function compareStep(overrides: Record<string, unknown>, what: string): Pr
   };
   const config = parseTrainConfig(merge(base, overrides));
   const sessions: Session[] = [createSession(config, { backend: "jax" }), createSession(config, { backend: "native" })];
+  assert.deepEqual(sessions.map((s) => s.compiled.backend), ["jax", "native"]);
   try {
     const params = perturb(initVision(sessions[0].sheet, config.vision, sessions[0].geometry, 3, sessions[0].connectivity), 11);
     const host = hostBatch(config, config.batch_size, 5);
