@@ -221,6 +221,15 @@ export * from "./analysis/graph.ts";
 export * from "./analysis/topography.ts";
 export { weightSimilarityVsDistance, type ColumnWeights, type WeightSimilarityCurve } from "./analysis/weight-similarity.ts";
 export { writeReport } from "./analysis/report.ts";
+export * from "./analysis/smoothness.ts";
+export * from "./analysis/moran.ts";
+export * from "./analysis/selectivity.ts";
+export * from "./analysis/population.ts";
+export * from "./analysis/orientation.ts";
+export { fieldTopography, DEFAULT_FIELD_OPTIONS, FIELD_REFERENCES, type FieldOptions, type FieldResult, type AreaField, type GratingActivity } from "./analysis/field.ts";
+export * from "./analysis/lesion.ts";
+export * from "./data/gratings.ts";
+export * from "./sweep/stats.ts";
 export { columnLayout, type ColumnLayoutOptions, type LayoutEdge } from "./viz/column-layout.ts";
 
 // Sweeps and comparisons

@@ -86,8 +86,29 @@ test("analysis.json, figures and a self-contained report; identical on rerun", a
   assert.ok(Number.isFinite(ws.neighbour_similarity) && Math.abs(ws.neighbour_similarity) <= 1, "neighbour weight similarity");
   assert.equal(typeof a.definitions.weight_similarity_vs_distance, "string");
 
+  // the published-definition metrics: every one documented with its formula and source
+  const field = a.field;
+  for (const key of ["tdann_smoothness", "welch_t", "dprime", "patches", "morans_i", "localiser", "effective_dimensionality", "energy", "unit_level", "orientation", "pinwheels"]) {
+    assert.equal(typeof field.references[key].formula, "string", `formula of ${key}`);
+    assert.equal(typeof field.references[key].source, "string", `source of ${key}`);
+  }
+  assert.deepEqual(field.areas.map((x: { name: string }) => x.name), ["area0", "area1", "area2"]);
+  const top = field.areas[2];
+  assert.deepEqual(top.grid, [2, 2]);
+  assert.equal(top.columns_level.selectivity.t.length, 2);
+  assert.equal(top.columns_level.selectivity.smoothness_preferred.curve.length, 20);
+  assert.equal(top.columns_level.selectivity.morans_i_max_t.permutations, 199);
+  assert.equal(top.columns_level.orientation.preferred.length, 4, "orientation maps from the grating set");
+  assert.deepEqual(top.unit_level.sub_grid, [3, 3], "D = 8 features as a 3 x 3 sub-grid");
+  assert.equal(top.unit_level.selectivity.preferred.length, 4 * 8);
+  assert.equal(top.unit_level.orientation.preferred.length, 4 * 8);
+  assert.ok(top.energy.mean > 0);
+  assert.ok(field.effective_dimensionality.value >= 1 && field.effective_dimensionality.units === 32);
+  assert.deepEqual(field.localiser.areas, ["area0", "area1", "area2"]);
+  assert.equal(field.options.response, "mean");
+
   const out = path.join(base, "a");
-  for (const fig of ["area-flow", "locality-curve", "distance-histogram", "correlation-vs-distance", "cka-vs-distance", "preferred-class", "selectivity-maps", "in-degree", "training-curves", "attention-matrix-step1", "column-layout", "column-layout-class", "weight-similarity-vs-distance"]) {
+  for (const fig of ["area-flow", "locality-curve", "distance-histogram", "correlation-vs-distance", "cka-vs-distance", "preferred-class", "selectivity-maps", "in-degree", "training-curves", "attention-matrix-step1", "column-layout", "column-layout-class", "weight-similarity-vs-distance", "energy", "energy-area2", "welch-t-area2", "tdann-smoothness-class-area2", "tdann-smoothness-orientation-area2", "unit-preferred-class-area2", "orientation-map-area2", "unit-orientation-map-area2"]) {
     assert.ok(existsSync(path.join(out, "figures", `${fig}.png`)), `${fig}.png`);
     assert.ok(existsSync(path.join(out, "figures", `${fig}.svg`)), `${fig}.svg`);
   }

@@ -5,7 +5,7 @@
  * given the untied weights, their similarity vs distance.
  * Pure: the same activity, weights and options give the same result.
  */
-import type { Geometry } from "../geometry/index.ts";
+import type { Area, Geometry } from "../geometry/index.ts";
 import type { SheetActivity } from "./collect.ts";
 import {
   areaFlow,
@@ -28,6 +28,7 @@ import {
   moransINull,
   smoothnessIndex,
 } from "./topography.ts";
+import { DEFAULT_FIELD_OPTIONS, fieldTopography, type FieldOptions, type FieldResult, type GratingActivity } from "./field.ts";
 import { weightSimilarityVsDistance, type ColumnWeights, type WeightSimilarityCurve } from "./weight-similarity.ts";
 
 /** Parameters of the analysis (stored in analysis.json next to the results). */
@@ -49,6 +50,8 @@ export interface AnalysisOptions {
   seed: number;
   /** Wiring-cost parameters (lambda is 1 here: raw costs). */
   wiring: { p: number; sigma: number };
+  /** The published-definition metrics (field.ts); their seed is `seed`. */
+  field: Omit<FieldOptions, "seed">;
 }
 
 export const DEFAULT_ANALYSIS_OPTIONS: AnalysisOptions = {
@@ -60,6 +63,7 @@ export const DEFAULT_ANALYSIS_OPTIONS: AnalysisOptions = {
   ckaImages: 300,
   seed: 0,
   wiring: { p: 1, sigma: 2 },
+  field: (({ seed: _, ...rest }) => rest)(DEFAULT_FIELD_OPTIONS),
 };
 
 /** Definitions written into analysis.json, so the numbers explain themselves. */
@@ -75,13 +79,16 @@ export const DEFINITIONS: Record<string, string> = {
     "matrix[t][s] = mean over target columns in area t of their attention mass on area s; areas ordered input -> output; feedforward = mass from a lower area (s < t), feedback = from a higher area (s > t), lateral = within an area, as fractions of all mass",
   graph:
     "effective connectivity: the step-mean attention thresholded to its top edge_fraction off-diagonal edges (directed); modularity (Louvain, Newman Q), clustering and path length on the symmetrised graph; small-world sigma = (C/C_rand)/(L/L_rand) against degree-preserving random graphs",
-  response: "a column's response to an image = mean over its D state features at the final step",
+  response:
+    "topography.*: a column's response to an image = mean over its D state features at the final step; field.*: the response chosen by options.field.response (mean, norm, pc1 or a feature index), and every feature on its own at unit level",
   correlation_vs_distance: "Pearson correlation of two columns' responses across images, averaged in distance bins",
-  smoothness_index: "mean correlation in the nearest distance bin minus the farthest (positive = smooth map)",
+  smoothness_index:
+    "project-specific (NOT TDANN's smoothness, see field.areas[].*.smoothness_*): mean correlation in the nearest distance bin minus the farthest (positive = smooth map)",
   selectivity:
-    "d' of class c for a column = (mu_c - mu_rest) / sqrt((var_c + var_rest) / 2) of its responses; preferred class = argmax d'",
+    "project-specific: d' of class c for a column = (mu_c - mu_rest) / sqrt((var_c + var_rest) / 2) of its responses, population variances; preferred class = argmax d' (field.areas[].columns_level.selectivity has Welch t and d' with sample variances)",
   morans_i:
-    "spatial autocorrelation of each column's max d' with inverse-distance weights, against a null of shuffled positions (z, one-sided p)",
+    "project-specific: spatial autocorrelation of each column's max d' over the whole sheet with inverse-distance weights, against a null of shuffled positions (z, one-sided p); the standard definition (row-standardised queen weights, per area) is field.areas[].columns_level.selectivity.morans_i_max_t",
+  field: "the metrics as the topographic-modelling literature defines them, per area; formulas and sources in field.references",
   activation_sparsity: "per column over images x features: fraction of |activation| < 1% of the column's max, and Hoyer sparsity",
   cka_vs_distance: "linear CKA between two columns' [images, D] final states, averaged in distance bins: do untied columns share a feature space?",
   weight_similarity_vs_distance:
@@ -117,6 +124,8 @@ export interface AnalysisResult {
     cka_vs_distance: ReturnType<typeof ckaVsDistance>;
     weight_similarity_vs_distance: WeightSimilarityCurve | null;
   };
+  /** The metrics with the field's definitions (see field.ts). */
+  field: FieldResult;
 }
 
 /** Inputs of the analysis besides the activity: read from the checkpoint by the caller. */
@@ -125,6 +134,10 @@ export interface AnalysisExtras {
   weights?: readonly ColumnWeights[];
   /** Neighbours per column for the weight neighbour similarity (the consistency penalty's k); default: all at the nearest distance. */
   neighbours?: number;
+  /** The area read out (effective dimensionality); default the last area. */
+  outputArea?: Area;
+  /** Activity on the sine-grating set, for orientation maps. */
+  gratings?: GratingActivity;
 }
 
 export interface ConnectivityMetrics {
@@ -197,6 +210,15 @@ export function analyzeActivity(
     extras.weights && extras.weights.length > 0 && n > 1
       ? weightSimilarityVsDistance(extras.weights, D, n, options.bins, { neighbours: extras.neighbours === undefined ? undefined : Math.min(extras.neighbours, n - 1) })
       : null;
+  const field = fieldTopography(
+    activity,
+    geometry,
+    dim,
+    activity.labels ? numClasses : null,
+    extras.outputArea ?? geometry.areas[geometry.areas.length - 1],
+    { ...DEFAULT_FIELD_OPTIONS, ...options.field, seed: options.seed },
+    extras.gratings,
+  );
   return {
     images: activity.images,
     options: { ...options, radii },
@@ -222,5 +244,6 @@ export function analyzeActivity(
       cka_vs_distance: cka,
       weight_similarity_vs_distance: weightSimilarity,
     },
+    field,
   };
 }

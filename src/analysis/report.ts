@@ -13,6 +13,7 @@ import { writeFigure } from "../viz/render.ts";
 import { attentionOnSheet, sheetLayout, sheetMap, sheetMaps } from "../viz/sheet-maps.ts";
 import type { AnalysisResult } from "./analyze.ts";
 import type { SheetActivity } from "./collect.ts";
+import { fieldFigures, fieldRows } from "./field-report.ts";
 import { thresholdTopFraction } from "./graph.ts";
 
 /** A figure in the report. */
@@ -36,6 +37,8 @@ export interface ReportInputs {
   columns?: number[];
   /** The geometry's positions were learned (the checkpoint has a `positions` tensor). */
   learnedPositions?: boolean;
+  /** Orientations (degrees) of the grating set, when orientation maps were measured. */
+  orientations?: number[];
 }
 
 /**
@@ -186,6 +189,11 @@ export function buildFigures(result: AnalysisResult, inputs: ReportInputs): Figu
     );
     add("max-dprime", "Strongest selectivity (max d') of every column.", sheetMap({ title: "Max d'", values: Float32Array.from(sel.max_dprime), layout, colormap: "viridis", colorbarLabel: "max d'" }));
   }
+  const classNames = inputs.classNames ?? (result.topography.selectivity ? result.topography.selectivity.dprime.map((_, c) => String(c)) : []);
+  for (const f of fieldFigures(result.field, classNames, inputs.orientations ?? null)) add(f.name, f.caption, f.svg);
+  const energy = new Float32Array(n);
+  result.field.areas.forEach((a, k) => energy.set(a.energy.per_column, geometry.areas[k].start));
+  add("energy", "Energy (mean |activation| over images and features) of every column.", sheetMap({ title: "Energy", values: energy, layout, colormap: "viridis", colorbarLabel: "mean |a|" }));
   add("in-degree", "In-degree of every column in the thresholded connectivity graph.", sheetMap({ title: "In-degree", values: Float32Array.from(result.graph.in_degree), layout, colormap: "viridis", colorbarLabel: "in-degree" }));
   add("out-degree", "Out-degree of every column in the thresholded connectivity graph.", sheetMap({ title: "Out-degree", values: Float32Array.from(result.graph.out_degree), layout, colormap: "viridis", colorbarLabel: "out-degree" }));
   add("communities", `Louvain communities of the connectivity graph (Q = ${result.graph.modularity.toFixed(3)}).`, sheetMap({ title: "Communities", values: Float32Array.from(result.graph.communities), layout, colormap: "categorical", colorbarLabel: "community" }));
@@ -237,6 +245,7 @@ export async function writeReport(outDir: string, result: AnalysisResult, inputs
       ? ([["Moran's I of max d' (z)", `${result.topography.selectivity.morans_i.observed.toFixed(4)} (z ${result.topography.selectivity.morans_i.z.toFixed(1)})`]] as [string, string][])
       : []),
     ["mean Hoyer sparsity", result.topography.sparsity.mean_hoyer.toFixed(4)],
+    ...fieldRows(result.field, inputs.classNames ?? []),
     ...(result.topography.weight_similarity_vs_distance
       ? ([["weight similarity to nearest neighbours (cosine)", result.topography.weight_similarity_vs_distance.neighbour_similarity.toFixed(4)]] as [string, string][])
       : []),

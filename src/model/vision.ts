@@ -198,8 +198,12 @@ export function visionEncode(
   layout: VisionLayout,
   withActivity = false,
   connectivity?: np.Array,
+  lesion?: np.Array,
 ): { out: np.Array; attn: np.Array; patches: np.Array; activity?: ColumnActivity } {
   checkConnectivityArg(sheet, connectivity, "visionEncode");
+  // lesion: a keep-mask [N] of 0/1 (consumed); silenced columns' states are held at exactly zero
+  // (multiplied in before every step, after any input injection, and after every step)
+  const keep = lesion ? lesion.reshape([1, sheet.num_columns, 1]) : null;
   const { sheet: sheetParams, ...front } = params;
   const { x0, drive, patches } = visionFront(front, images, mask, sheet, vision, layout);
   let x = x0;
@@ -208,8 +212,9 @@ export function visionEncode(
   const hoyer: np.Array[] = [];
   for (let step = 0; step < sheet.depth; step++) {
     if (step > 0 && vision.inject === "every") x = x.add(drive.ref);
+    if (keep) x = x.mul(keep.ref);
     const r = sheetStep(blockAt(sheetParams, step, sheet), x, sheet, connectivity?.ref);
-    x = r.x;
+    x = keep ? r.x.mul(keep.ref) : r.x;
     maps.push(r.attn);
     if (withActivity) {
       const a = columnActivity(x.ref);
@@ -219,6 +224,7 @@ export function visionEncode(
   }
   drive.dispose();
   connectivity?.dispose();
+  keep?.dispose();
   tree.dispose(sheetParams);
   const { start, end } = layout.outputArea;
   const out = x.slice([], [start, end]); // [B, P_out, D]

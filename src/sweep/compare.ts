@@ -22,6 +22,7 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import { scatter, type ScatterPoint } from "../viz/charts.ts";
 import { writeFigure } from "../viz/render.ts";
 import { formatFieldPath } from "../model/config.ts";
+import { type Replicates, replicates, welchTTest } from "./stats.ts";
 import { PLAN_FILE, type RunSummary, SUMMARY_FILE } from "./summary.ts";
 
 // ---------------------------------------------------------------------------------------
@@ -455,6 +456,117 @@ export function figureSpecs(rows: readonly CompareRow[], metric: TaskMetric, swe
   });
 }
 
+// ---------------------------------------------------------------------------------------
+// Seeds: replicates of one configuration
+// ---------------------------------------------------------------------------------------
+
+/** One configuration replicated over seeds (runs whose overrides differ only in `seed`). */
+export interface SeedGroup {
+  /** The runs' common name without its `_seed-S` part (`run` when nothing is left). */
+  name: string;
+  /** The overrides without `seed`. */
+  overrides: Record<string, unknown>;
+  /** Finished runs of the group, in order. */
+  runs: string[];
+  seeds: number[];
+  /** The task metric (accuracy as a fraction, or MIM loss) over the finished runs. */
+  metric: Replicates;
+  values: number[];
+  wiring_cost: Replicates;
+  probe_accuracy: Replicates;
+  /** The group with the best mean metric (highest accuracy, lowest MIM loss). */
+  best: boolean;
+  /** Welch's two-sided p against the best group (null for the best group, NaN with fewer than 2 seeds on either side). */
+  p_vs_best: number | null;
+  /** p_vs_best < 0.05; null for the best group or when untestable. */
+  significant: boolean | null;
+}
+
+/** Name of a seed group: the run name without `_seed-S` / `seed-S`. */
+export function groupName(run: string): string {
+  return run.replace(/_?seed-\d+$/, "") || "run";
+}
+
+const withoutSeed = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(o).filter(([k]) => k !== "seed"));
+const groupKey = (o: Record<string, unknown>): string => JSON.stringify(Object.entries(withoutSeed(o)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+/**
+ * Group finished runs by their overrides without `seed` and summarise each group: mean, sample
+ * SD and Student-t 95 % CI of the task metric, wiring cost and probe accuracy; each group is
+ * tested against the best one with Welch's t-test (two-sided, alpha 0.05). Returns [] unless some
+ * group has at least two seeded runs.
+ */
+export function seedGroups(rows: readonly CompareRow[], metric: TaskMetric | null): SeedGroup[] {
+  if (metric === null) return [];
+  const order: string[] = [];
+  const byKey = new Map<string, CompareRow[]>();
+  for (const r of rows) {
+    if (!r.finished) continue;
+    const key = groupKey(r.overrides);
+    if (!byKey.has(key)) (byKey.set(key, []), order.push(key));
+    byKey.get(key)!.push(r);
+  }
+  if (![...byKey.values()].some((g) => g.length > 1 && g.every((r) => "seed" in r.overrides))) return [];
+  const value = (r: CompareRow) => (metric === "accuracy" ? r.accuracy : r.mim_loss);
+  const nums = (xs: (number | null)[]) => xs.filter((v): v is number => v !== null);
+  const groups = order.map((key) => {
+    const g = byKey.get(key)!;
+    const values = nums(g.map(value));
+    return {
+      name: groupName(g[0].name),
+      overrides: withoutSeed(g[0].overrides),
+      runs: g.map((r) => r.name),
+      seeds: g.map((r) => r.overrides.seed).filter((v): v is number => typeof v === "number"),
+      metric: replicates(values),
+      values,
+      wiring_cost: replicates(nums(g.map((r) => r.wiring_cost))),
+      probe_accuracy: replicates(nums(g.map((r) => r.probe_accuracy))),
+      best: false,
+      p_vs_best: null as number | null,
+      significant: null as boolean | null,
+    };
+  });
+  const scored = groups.filter((g) => Number.isFinite(g.metric.mean));
+  if (scored.length === 0) return groups;
+  const best = scored.reduce((a, b) => (metric === "accuracy" ? (b.metric.mean > a.metric.mean ? b : a) : b.metric.mean < a.metric.mean ? b : a));
+  best.best = true;
+  for (const g of groups) {
+    if (g === best) continue;
+    const p = welchTTest(g.values, best.values).p;
+    g.p_vs_best = p;
+    g.significant = Number.isFinite(p) ? p < 0.05 : null;
+  }
+  return groups;
+}
+
+/** The Markdown table of seed groups: mean +- SD, 95 % CI, and the test against the best group. */
+export function seedTable(groups: readonly SeedGroup[], metric: TaskMetric): string {
+  const f = (v: number) => (metric === "accuracy" ? formatPercent(v) : v.toFixed(4));
+  const ci = (r: Replicates) => (Number.isFinite(r.ci95[0]) ? `[${f(r.ci95[0])}, ${f(r.ci95[1])}]` : DASH);
+  const sd = (r: Replicates, g: (v: number) => string) => (Number.isFinite(r.mean) ? `${g(r.mean)} ± ${Number.isFinite(r.std) ? g(r.std) : DASH}` : DASH);
+  const vs = (g: SeedGroup) => (g.best ? "best" : g.p_vs_best === null || !Number.isFinite(g.p_vs_best) ? DASH : `p = ${g.p_vs_best.toPrecision(2)}${g.significant ? "" : " (n.s.)"}`);
+  const lines = [
+    `| configuration | seeds | ${metric === "accuracy" ? "accuracy" : "MIM loss"} mean ± SD | 95 % CI | vs best (Welch) | wiring cost mean ± SD |`,
+    "| --- | ---: | ---: | ---: | --- | ---: |",
+    ...groups.map((g) => `| ${mdCell(g.name)} | ${g.metric.n} | ${sd(g.metric, f)} | ${ci(g.metric)} | ${vs(g)} | ${sd(g.wiring_cost, (v) => v.toFixed(3))} |`),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+/** The metric of each seed group vs its mean wiring cost, with 95 % CI error bars. */
+export function seedFigure(groups: readonly SeedGroup[], metric: TaskMetric, sweepName: string): FigureSpec {
+  const scale = metric === "accuracy" ? 100 : 1;
+  const points: ScatterPoint[] = groups
+    .filter((g) => Number.isFinite(g.metric.mean) && Number.isFinite(g.wiring_cost.mean))
+    .map((g) => ({ x: g.wiring_cost.mean, y: scale * g.metric.mean, label: `${g.name}${g.best || g.significant !== false ? "" : " (n.s.)"}`, yRange: [scale * g.metric.ci95[0], scale * g.metric.ci95[1]] }));
+  const metricName = metric === "accuracy" ? "accuracy" : "MIM loss";
+  return {
+    file: `compare-${metric === "accuracy" ? "accuracy" : "mim-loss"}-seeds`,
+    caption: `${metricName} per configuration (mean over seeds, 95 % CI error bars; "n.s." = not significantly different from the best configuration, Welch p >= 0.05) vs mean wiring cost`,
+    svg: scatter({ title: `${sweepName}: ${metricName} over seeds`, xLabel: "wiring cost (L1, W = d / mean d), mean over seeds", yLabel: metricLabel(metric), points }),
+  };
+}
+
 /** Names of the unfinished runs, in order. */
 export function unfinishedRuns(rows: readonly CompareRow[]): string[] {
   return rows.filter((r) => !r.finished).map((r) => r.name);
@@ -473,6 +585,18 @@ export function compareMarkdown(listing: Pick<SweepListing, "name" | "fromPlan">
       "FLOPs are forward-pass matmul FLOPs per image; images/s is the median training throughput.",
     "",
   );
+  const groups = seedGroups(rows, metric);
+  if (metric !== null && groups.length) {
+    parts.push(
+      "## Seeds",
+      "",
+      seedTable(groups, metric).trimEnd(),
+      "",
+      "Runs that differ only in `seed` are one configuration: mean, sample SD and Student-t 95 % confidence interval of the mean over its seeds; " +
+        "each configuration is compared with the best one by Welch's two-sided t-test, and (n.s.) marks a difference that is not significant (p >= 0.05).",
+      "",
+    );
+  }
   if (metric !== null && figures.length) {
     parts.push(`Figures plot the ${metric === "accuracy" ? "test accuracy" : "held-out MIM loss"} of each finished run:`, "");
     for (const f of figures) parts.push(`![${f.caption}](${f.file}.png)`, "");
@@ -512,12 +636,18 @@ export async function writeComparison(listing: SweepListing, outDir: string = li
     );
   }
   const metric = chooseMetric(rows);
-  const specs = metric === null ? [] : figureSpecs(rows, metric, listing.name);
+  const groups = seedGroups(rows, metric);
+  const specs = metric === null ? [] : [...figureSpecs(rows, metric, listing.name), ...(groups.length ? [seedFigure(groups, metric, listing.name)] : [])];
   const out = path.resolve(outDir);
   const files: string[] = [];
   const csvPath = path.join(out, "compare.csv");
   await writeFileAtomic(csvPath, csvTable(rows));
   files.push(csvPath);
+  if (groups.length) {
+    const seedsPath = path.join(out, "compare-seeds.json");
+    await writeFileAtomic(seedsPath, JSON.stringify(groups, null, 2) + "\n");
+    files.push(seedsPath);
+  }
   for (const spec of specs) {
     const written = await writeFigure(path.join(out, spec.file), spec.svg);
     files.push(written.svg, written.png);

@@ -12,6 +12,7 @@
  *   - { name: transformer, set: { "sheet.untie_attn": false } }
  * probe: { train_images: 2000, test_images: 1000 }  # or false
  * measure_images: 500
+ * seeds: [0, 1, 2]                               # optional: every run once per seed (config `seed`)
  * ```
  *
  * {@link expandSweep} turns a parsed file into a {@link SweepPlan}: the runs
@@ -84,6 +85,12 @@ export const sweepFileSchema = z
     probe: z.union([z.boolean(), probeSettingsSchema]).default(true),
     /** Held-out images for the wiring cost and mean attention distance. */
     measure_images: z.number().int().positive().default(500),
+    /** Replicate every run once per seed (sets the config's `seed`; names get `_seed-S`). */
+    seeds: z
+      .array(z.number().int().nonnegative())
+      .min(1, { message: "seeds, when given, needs at least one seed" })
+      .refine((xs) => new Set(xs).size === xs.length, { message: "seeds must be distinct" })
+      .optional(),
   })
   .strict();
 
@@ -98,8 +105,10 @@ export interface PlannedRun {
   index: number;
   /** Unique, filesystem-safe name; the run's directory is `<sweep dir>/<name>`. */
   name: string;
-  /** This run's own overrides (the run's `set`, then its grid values), dotted path -> value. */
+  /** This run's own overrides (the run's `set`, then its grid values, then `seed` when the sweep has seeds), dotted path -> value. */
   overrides: Record<string, unknown>;
+  /** The replicate's seed when the sweep has `seeds`, else null. */
+  seed: number | null;
   /** Fully resolved training config. */
   config: TrainConfig;
 }
@@ -114,6 +123,8 @@ export interface SweepPlan {
   probe: ProbeSettings | false;
   /** Held-out images for the attention measurements. */
   measure_images: number;
+  /** The sweep's seeds (every configuration once per seed), or null. */
+  seeds: number[] | null;
   runs: PlannedRun[];
 }
 
@@ -228,6 +239,10 @@ export function expandSweep(file: SweepFile, source = "sweep file"): SweepPlan {
   const labels = gridKeyLabels(gridKeys);
   const combos = gridProduct(file.grid ?? {});
   const variants = file.runs ?? [{ name: undefined, set: undefined }];
+  const seeds: (number | null)[] = file.seeds ?? [null];
+  if (file.seeds && (gridKeys.includes("seed") || "seed" in (file.set ?? {}) || variants.some((v) => v.set && "seed" in v.set))) {
+    throw new Error(`invalid ${source}: sweep.seeds replicates every run over its seeds; remove "seed" from set, runs and grid`);
+  }
 
   const runs: PlannedRun[] = [];
   const byName = new Map<string, number>();
@@ -236,10 +251,11 @@ export function expandSweep(file: SweepFile, source = "sweep file"): SweepPlan {
     for (const key of gridKeys) {
       if (key in runSet) throw new Error(`invalid ${source}: sweep.runs[${v}].set["${key}"] is also a grid key; remove one of them`);
     }
-    for (const combo of combos) {
+    for (const combo of combos) for (const seed of seeds) {
       const parts = [
         ...(variant.name !== undefined ? [variant.name] : []),
         ...gridKeys.map((k, i) => `${labels[i]}-${valueLabel(combo[k])}`),
+        ...(seed !== null ? [`seed-${seed}`] : []),
       ];
       const name = parts.length === 0 ? "run" : sanitizeName(parts.join("_"));
       const index = runs.length;
@@ -248,9 +264,9 @@ export function expandSweep(file: SweepFile, source = "sweep file"): SweepPlan {
         throw new Error(`invalid ${source}: runs ${previous} and ${index} are both named "${name}"; give the runs (or grid values) distinct names`);
       }
       byName.set(name, index);
-      const overrides = { ...runSet, ...combo };
+      const overrides = seed !== null ? { ...runSet, ...combo, seed } : { ...runSet, ...combo };
       const config = resolveRunConfig(applyDottedOverrides(base, overrides), name);
-      runs.push({ index, name, overrides, config });
+      runs.push({ index, name, overrides, seed, config });
     }
   });
   return {
@@ -259,6 +275,7 @@ export function expandSweep(file: SweepFile, source = "sweep file"): SweepPlan {
     set: file.set ?? {},
     probe: file.probe === true ? DEFAULT_PROBE : file.probe,
     measure_images: file.measure_images,
+    seeds: file.seeds ?? null,
     runs,
   };
 }

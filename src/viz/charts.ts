@@ -692,6 +692,8 @@ export interface ScatterPoint {
   y: number;
   /** Optional text written next to the point. */
   label?: string;
+  /** Optional vertical error bar [low, high] in y units (e.g. a 95 % confidence interval). */
+  yRange?: [number, number];
 }
 
 /** Options of {@link scatter}. */
@@ -711,13 +713,23 @@ export function scatter(o: ScatterOptions): string {
   const height = o.height ?? 440;
   const good = o.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
   const [xlo, xhi] = finiteRange(good.map((p) => p.x));
-  const [ylo, yhi] = finiteRange(good.map((p) => p.y));
+  const [ylo, yhi] = finiteRange(good.flatMap((p) => [p.y, ...(p.yRange ?? []).filter((v) => Number.isFinite(v))]));
   const xa = linearAxis(xlo, xhi, { nice: true, pad: 0.05, count: 6 });
   const ya = linearAxis(ylo, yhi, { nice: true, pad: 0.05, count: 5 });
   const parts: string[] = [svgOpen(width, height)];
   const f = drawFrame(parts, { width, height, title: o.title, xLabel: o.xLabel, yLabel: o.yLabel, right: 20 }, xa, ya);
   if (good.length === 0) noData(parts, f);
   const r = good.length > 2000 ? 1.6 : good.length > 300 ? 2.4 : 3.8;
+  const bars = good.filter((p) => p.yRange && Number.isFinite(p.yRange[0]) && Number.isFinite(p.yRange[1]));
+  if (bars.length) {
+    const cap = (x: number, y: number) => `<line x1="${fmt(x - 4)}" y1="${fmt(y)}" x2="${fmt(x + 4)}" y2="${fmt(y)}"/>`;
+    const lines = bars.map((p) => {
+      const x = f.px(p.x);
+      const [lo, hi] = p.yRange!;
+      return `<line class="error-bar" x1="${fmt(x)}" y1="${fmt(f.py(lo))}" x2="${fmt(x)}" y2="${fmt(f.py(hi))}"/>${cap(x, f.py(lo))}${cap(x, f.py(hi))}`;
+    });
+    parts.push(`<g stroke="#555555" stroke-width="1.2">${lines.join("")}</g>`);
+  }
   const dots = good.map((p) => `<circle cx="${fmt(f.px(p.x))}" cy="${fmt(f.py(p.y))}" r="${r}"/>`);
   parts.push(`<g fill="${rgbHex(categorical(0))}" fill-opacity="0.8" stroke="#ffffff" stroke-width="${good.length > 300 ? 0 : 0.6}">${dots.join("")}</g>`);
   for (const p of good) {

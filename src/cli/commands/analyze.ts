@@ -4,6 +4,9 @@ import path from "node:path";
 import type { Command } from "commander";
 import { analyzeActivity, DEFAULT_ANALYSIS_OPTIONS } from "../../analysis/analyze.ts";
 import { collectActivity } from "../../analysis/collect.ts";
+import type { GratingActivity } from "../../analysis/field.ts";
+import { parseResponseMode } from "../../analysis/population.ts";
+import { gratingSet } from "../../data/gratings.ts";
 import { writeReport } from "../../analysis/report.ts";
 import type { ColumnWeights } from "../../analysis/weight-similarity.ts";
 import { openDataset } from "../../data/index.ts";
@@ -47,7 +50,12 @@ export function registerAnalyze(program: Command): void {
     .option("--out <dir>", "output directory (default: RUN/analysis, or next to the checkpoint)")
     .option("--edge-fraction <f>", "fraction of strongest edges kept in the connectivity graph", parseNumber, DEFAULT_ANALYSIS_OPTIONS.edgeFraction)
     .option("--seed <n>", "seed of the random parts (Louvain order, null models, CKA pairs)", parseInteger, 0)
-    .action(async (target: string, opts: { images: number; data?: string; out?: string; edgeFraction: number; seed: number }) => {
+    .option("--response <mode>", "column response the field metrics' maps use: mean, norm, pc1 or feature:K", "mean")
+    .option("--no-gratings", "skip the sine-grating set (orientation maps, circular variance, pinwheels)")
+    .option("--no-unit-level", "skip unit-level maps (each column's D features as a sub-grid)")
+    .option("--patch-threshold <t>", "Welch t above which a column is selective (patches, localiser)", parseNumber, DEFAULT_ANALYSIS_OPTIONS.field.patchThreshold)
+    .action(async (target: string, opts: { images: number; data?: string; out?: string; edgeFraction: number; seed: number; response: string; gratings: boolean; unitLevel: boolean; patchThreshold: number }) => {
+      const response = parseResponseMode(opts.response);
       if (!existsSync(target)) throw new Error(`${target} does not exist (give a run directory or a .safetensors checkpoint)`);
       let run: RunDir | null = null;
       let checkpoint = target;
@@ -65,15 +73,33 @@ export function registerAnalyze(program: Command): void {
       const progress = new Progress(limit, { label: "collect" });
       const activity = await collectActivity(session, ckpt.params, ds, limit, (done) => progress.update(done, {}));
       progress.done();
+      let gratings: GratingActivity | undefined;
+      if (opts.gratings) {
+        const set = gratingSet({ size: session.vision.image_size, channels: session.vision.channels });
+        gratings = {
+          activity: await collectActivity(session, ckpt.params, set.dataset, set.dataset.length),
+          orientations: set.orientations,
+          orientationIndex: set.params.map((p) => p.orientationIndex),
+          frequencyIndex: set.params.map((p) => p.frequencyIndex),
+          frequencies: set.frequencies.length,
+        };
+      }
       const weights = await readUntiedWeights(ckpt.params.sheet, ckpt.sheet);
       const learnedPositions = ckpt.params.positions !== undefined;
       tree.dispose(ckpt.params);
       process.stderr.write("computing metrics...\n");
-      const options = { ...DEFAULT_ANALYSIS_OPTIONS, edgeFraction: opts.edgeFraction, seed: opts.seed };
+      const options = {
+        ...DEFAULT_ANALYSIS_OPTIONS,
+        edgeFraction: opts.edgeFraction,
+        seed: opts.seed,
+        field: { ...DEFAULT_ANALYSIS_OPTIONS.field, response, unitLevel: opts.unitLevel, patchThreshold: opts.patchThreshold },
+      };
       const numClasses = config.vision.task === "classify" ? config.vision.num_classes : ds.numClasses;
       const result = analyzeActivity(activity, session.geometry, session.sheet.dim, activity.labels ? numClasses : null, options, {
         weights,
         neighbours: config.consistency.neighbours,
+        outputArea: session.layout.outputArea,
+        gratings,
       });
       await writeJsonAtomic(path.join(outDir, "analysis.json"), { checkpoint, step: ckpt.step, geometry: describeGeometry(session.geometry), ...result });
       const recon = run && existsSync(path.join(run.root, "reconstructions.png")) ? path.join(run.root, "reconstructions.png") : undefined;
@@ -85,12 +111,20 @@ export function registerAnalyze(program: Command): void {
         reconstructionsPng: recon,
         classNames: ds.classNames,
         learnedPositions,
+        orientations: gratings?.orientations,
       });
       const m = result.connectivity.mean;
       console.log(
         `wrote ${path.join(outDir, "analysis.json")}, report.html and ${figures.length} figures; ` +
           `mean attention distance ${m.mean_attention_distance.toFixed(3)}, wiring cost (L1) ${m.wiring_cost_l1.toFixed(3)}, ` +
           `modularity ${result.graph.modularity.toFixed(3)}, smoothness ${result.topography.smoothness_index.toFixed(3)}`,
+      );
+      const out = result.field.areas[result.field.areas.length - 1];
+      const fmt = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(3));
+      console.log(
+        `field metrics (${out.name}): TDANN smoothness of preferred class ${fmt(out.columns_level.selectivity?.smoothness_preferred.smoothness)} ` +
+          `(shuffled ${fmt(out.columns_level.selectivity?.smoothness_preferred.shuffled?.smoothness)}), Moran's I of max t ${fmt(out.columns_level.selectivity?.morans_i_max_t.I)}, ` +
+          `orientation smoothness ${fmt(out.columns_level.orientation?.smoothness.smoothness)}, effective dimensionality ${fmt(result.field.effective_dimensionality.value)}`,
       );
       const ws = result.topography.weight_similarity_vs_distance;
       if (ws) {
