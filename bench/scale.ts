@@ -1,99 +1,102 @@
 /**
- * Scale benchmark (issue 6, "Sparsity and scale"): how many columns can a sheet TRAIN with on
- * this machine, sparse versus dense attention?
+ * Scale benchmark: how many columns can a sheet TRAIN with on this machine, sparse versus dense?
  *
- *   node --import tsx bench/scale.ts [--max-n N] [--variants chunked,manual,autodiff,dense]
- *                                    [--steps S] [--chunk C] [--timeout-s T] [--autodiff-max-n N]
+ *   node --import tsx bench/scale.ts [--max-n N] [--variants sparse,dense] [--steps S] [--timeout-s T] [--max-gib G]
  *
  * Workload: a square grid of N columns (N = 1,024 ... 1,048,576), every column with its OWN
- * weights (per-column LayerNorms, q/k projections and MLP; nothing tied), D = 8, qk = 8,
- * MLP = 16, batch 2, depth 2, loss = mean squared error of the final states against a random
- * target (see bench/scale-sheet.ts). One training step = value and gradient + a plain AdamW
- * update of every parameter.
+ * weights (the default Columnformer: per-column LayerNorms, q/k projections and MLP, a learned
+ * attention bias), D 8, qk 8, MLP 16, batch 2, depth 2, loss = mean squared error of the final
+ * states against a random target. One training step = the model's native sheet forward and
+ * backward (src/engine/native-sheet.ts, the kernels `columnformer train` runs) + AdamW on every
+ * parameter (the addon's, on host arrays: a million columns' parameters, gradients and moments
+ * are 7 GiB, beyond jax-js's 4 GiB heap).
  *
- * Variants (sparse ones: K = 16 nearest columns from localConnectivity):
- *   - chunked:  ChunkedSparseTrainer: jitted calls over blocks of C columns, gather-only
- *               attention VJP, per-depth-step recomputation, parameters + AdamW in host memory.
- *   - manual:   the same maths in ONE jit (vjp of the per-column parts + gather-only attention
- *               VJP), everything on the device, AdamW per leaf on the device.
- *   - autodiff: the sparse sheet under plain jit(valueAndGrad) (the gather's transpose is
- *               jax-js's single-threaded JS scatter-add routine).
- *   - dense:    N x N attention (the current model) under jit(valueAndGrad).
+ * Variants: `sparse` (each column reads its K = 16 nearest columns: localConnectivity, a spatial
+ * hash, no N x N matrix anywhere) and `dense` (all N columns; run while its estimated memory fits
+ * under --max-gib, default 20 GiB of this 24 GiB machine). Parameters are initialised on the host
+ * with the model's distributions (src/model/sheet.ts: weights U(-in^-1/2, in^-1/2), zero biases,
+ * unit norms, the local attention-bias prior max(-d^2 / 8, -8)).
  *
- * Every (variant, N) runs in its own child process, so a failure (Wasm heap exhausted, out of
- * memory, time-out) is reported as "did not fit: <reason>" without disturbing the other rows,
- * and the peak RSS (process.resourceUsage().maxRSS) belongs to that row alone.
- * Not registered in bench/run.ts.
+ * Every (variant, N) runs in its own child process, so a failure is reported without disturbing
+ * the other rows and the peak RSS (VmHWM) belongs to that row alone. Not in `npm run bench`.
  */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
-import { initEngine } from "../src/engine/engine.ts";
-import { blockUntilReady, jit, numpy as np, random, tree, valueAndGrad, type JsTree } from "../src/engine/jax.ts";
+import { Rng } from "../src/data/index.ts";
+import { type NativeAddon, sheetLeaves } from "../src/engine/native-sheet.ts";
+import { chooseBackend } from "../src/engine/backend.ts";
 import { localConnectivity } from "../src/geometry/connectivity.ts";
 import { gridLayout } from "../src/geometry/grid.ts";
-import { reverseConnectivity, type ReverseConnectivity } from "../src/model/sparse-attention.ts";
+import type { SheetConfig } from "../src/model/config.ts";
+import { nativeSheetConfig } from "../src/model/sheet-native.ts";
 import { median } from "./harness.ts";
-import {
-  ADAMW,
-  ChunkedSparseTrainer,
-  HostParams,
-  leafSpecs,
-  manualLossAndGrad,
-  parameterCount,
-  sheetLoss,
-  type ScaleParams,
-  type ScaleShape,
-} from "./scale-sheet.ts";
 
-type A = np.Array;
-
-/** The workload of the table: small widths so that a million untied columns can fit. */
-export const SCALE_SHAPE: ScaleShape = { dim: 8, qk: 8, mlp: 16, k: 16, batch: 2, depth: 2 };
+/** The workload of the table: small widths so that a million untied columns fit. */
+export const SCALE_SHAPE = { dim: 8, qk: 8, mlp: 16, k: 16, batch: 2, depth: 2 };
 
 /** Column counts of the table: square grids 32^2 ... 1024^2. */
 export const SCALE_SIZES = [1024, 4096, 16384, 65536, 262144, 1048576];
 
-/** Default block of columns for the chunked variant. */
-export const DEFAULT_CHUNK = 16384;
+export type ScaleVariant = "sparse" | "dense";
+const VARIANTS: ScaleVariant[] = ["sparse", "dense"];
+const ADAMW = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05 };
 
-export type ScaleVariant = "chunked" | "manual" | "autodiff" | "dense";
-const VARIANTS: ScaleVariant[] = ["chunked", "manual", "autodiff", "dense"];
-
-// ---------------------------------------------------------------------------
-// AdamW on the device, one jitted update per leaf (keeps the transient memory to one leaf)
-// ---------------------------------------------------------------------------
-
-const adamLeaf = jit((p: A, g: A, m: A, v: A, lr: A, bc1: A, bc2: A): [A, A, A] => {
-  const m2 = m.mul(ADAMW.beta1).add(g.ref.mul(1 - ADAMW.beta1));
-  const v2 = v.mul(ADAMW.beta2).add(np.square(g).mul(1 - ADAMW.beta2));
-  const update = m2.ref.div(bc1).div(np.sqrt(v2.ref.div(bc2)).add(ADAMW.eps));
-  const p2 = p.ref.sub(p.mul(lr.ref.mul(ADAMW.weightDecay))).sub(update.mul(lr));
-  return [p2, m2, v2];
-});
-
-interface AdamState {
-  step: number;
-  m: A[];
-  v: A[];
+/** The sheet config of a row. */
+function scaleSheet(n: number, variant: ScaleVariant): SheetConfig {
+  const side = Math.round(Math.sqrt(n));
+  const s = SCALE_SHAPE;
+  return {
+    geometry: { kind: "grid", height: side, width: side },
+    num_columns: n,
+    dim: s.dim,
+    qk_dim: s.qk,
+    heads: 1,
+    mlp_dim: s.mlp,
+    depth: s.depth,
+    recurrent: true,
+    untie_norm: true,
+    untie_attn: true,
+    untie_mlp: true,
+    value_proj: false,
+    attn_bias: true,
+    skip_attn: true,
+    attn_scale: s.qk ** -0.5,
+    norm_eps: 1e-5,
+    learn_positions: false,
+    attn_bias_init: "local",
+    attn_bias_sigma: 2,
+    connectivity: variant === "sparse" ? { kind: "local", k: s.k } : { kind: "dense" },
+  };
 }
 
-/** Update every leaf (replacing the entries of the lists). Consumes `grads`. */
-function adamStep(params: A[], grads: A[], state: AdamState): void {
-  state.step++;
-  const bc1 = 1 - ADAMW.beta1 ** state.step;
-  const bc2 = 1 - ADAMW.beta2 ** state.step;
-  for (let i = 0; i < params.length; i++) {
-    const [p2, m2, v2] = adamLeaf(params[i], grads[i], state.m[i], state.v[i], ADAMW.lr, bc1, bc2);
-    params[i] = p2;
-    state.m[i] = m2;
-    state.v[i] = v2;
-  }
+/** Floats of every leaf of a row's sheet: [N, own] (the bias [N, W]). */
+function leafSizes(n: number, width: number): Record<string, number> {
+  const { dim: d, qk, mlp } = SCALE_SHAPE;
+  return {
+    "norm1.weight": n * d,
+    "norm1.bias": n * d,
+    "attn.q.weight": n * qk * d,
+    "attn.q.bias": n * qk,
+    "attn.k.weight": n * qk * d,
+    "attn.attn_bias": n * width,
+    "norm2.weight": n * d,
+    "norm2.bias": n * d,
+    "mlp.fc1.weight": n * mlp * d,
+    "mlp.fc1.bias": n * mlp,
+    "mlp.fc2.weight": n * d * mlp,
+  };
 }
 
-// ---------------------------------------------------------------------------
-// One measurement (runs in a child process)
-// ---------------------------------------------------------------------------
+/** Estimated bytes of a row: parameters, gradients and two moments, plus the activations kept for the backward. */
+export function estimateBytes(n: number, variant: ScaleVariant): number {
+  const width = variant === "sparse" ? SCALE_SHAPE.k : n;
+  const params = Object.values(leafSizes(n, width)).reduce((a, b) => a + b, 0);
+  const { batch, depth, dim, qk, mlp } = SCALE_SHAPE;
+  const tape = depth * batch * n * (2 * width + 8 * dim + 2 * qk + 2 * mlp);
+  return 4 * (4 * params + tape);
+}
 
 /** One row of the table. */
 export interface ScaleRow {
@@ -102,267 +105,177 @@ export interface ScaleRow {
   ok: boolean;
   /** Why it did not run, when !ok. */
   reason?: string;
-  /** Building the connectivity on the host (sparse), ms. */
   connectivityMs?: number;
-  /** First step: trace + jit compile + run, ms. */
   firstStepMs?: number;
-  /** Steps after the first, ms. */
   stepMs?: number[];
   medianStepMs?: number;
-  /** Peak resident set size of the process, MiB. */
+  /** Peak resident set (VmHWM) of the row's process, MiB. */
   peakRssMiB?: number;
-  /** Float32 parameters. */
   parameters: number;
-  /** Largest out-degree of the connectivity (manual, chunked). */
-  maxOutDegree?: number;
-  /** Columns per block (chunked). */
-  chunk?: number;
-  /** Mean ms per timed step by phase (chunked). */
-  phasesMs?: Record<string, number>;
   loss?: number[];
 }
 
-/** With env SCALE_DEBUG set, print the phase and the memory use to stderr. */
-function debugPhase(phase: string): void {
-  if (process.env.SCALE_DEBUG) {
-    const m = process.memoryUsage();
-    const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
-    process.stderr.write(`[scale] ${phase}: rss ${mib(m.rss)} MiB, external ${mib(m.external)} (host ArrayBuffers + an unshared Wasm heap), JS heap ${mib(m.heapUsed)}\n`);
-  }
+/** Host initialisation with the model's distributions (see the file comment). */
+function initLeaf(name: string, size: number, fanIn: number, rng: Rng, distances: Float32Array | null): Float32Array {
+  if (name === "attn.attn_bias") return distances!.map((d) => Math.max(-(d * d) / 8, -8));
+  if (name.endsWith(".bias")) return new Float32Array(size);
+  if (name.startsWith("norm")) return new Float32Array(size).fill(1);
+  const bound = fanIn ** -0.5;
+  return Float32Array.from({ length: size }, () => (rng.next() * 2 - 1) * bound);
 }
 
 /** Run `steps + 1` training steps of one variant at N columns in this process. */
-export async function measure(variant: ScaleVariant, n: number, steps: number, chunk = DEFAULT_CHUNK, s: ScaleShape = SCALE_SHAPE): Promise<ScaleRow> {
-  await initEngine();
+export function measure(addon: NativeAddon, variant: ScaleVariant, n: number, steps: number): ScaleRow {
   const side = Math.round(Math.sqrt(n));
   if (side * side !== n) throw new Error(`N must be a square, got ${n}`);
-  const dense = variant === "dense";
-  const row: ScaleRow = { variant, n, ok: false, parameters: parameterCount(n, s, dense ? n : s.k) };
-
+  const s = SCALE_SHAPE;
+  const width = variant === "sparse" ? s.k : n;
+  const sizes = leafSizes(n, width);
+  const row: ScaleRow = { variant, n, ok: false, parameters: Object.values(sizes).reduce((a, b) => a + b, 0) };
+  const layout = gridLayout(side, side);
   let indices: Int32Array | null = null;
-  if (!dense) {
+  let distances: Float32Array;
+  const pos = layout.positions;
+  const dist = (i: number, j: number) => Math.hypot(pos[2 * i] - pos[2 * j], pos[2 * i + 1] - pos[2 * j + 1]);
+  if (variant === "sparse") {
     const t = performance.now();
-    indices = localConnectivity(gridLayout(side, side).positions, 2, s.k);
+    indices = localConnectivity(pos, 2, s.k);
     row.connectivityMs = performance.now() - t;
-    debugPhase("connectivity");
+    distances = Float32Array.from(indices, (j, e) => dist(Math.floor(e / s.k), j));
+  } else {
+    distances = new Float32Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) distances[i * n + j] = dist(i, j);
   }
-  const host = HostParams.init(n, leafSpecs(s, dense ? n : s.k), 0);
-  const x = random.normal(random.key(1), [s.batch, n, s.dim]);
-  const target = random.normal(random.key(2), [s.batch, n, s.dim]);
+  const sheet = scaleSheet(n, variant);
+  const names = sheetLeaves(sheet);
+  const fanIn: Record<string, number> = { "attn.q.weight": s.dim, "attn.k.weight": s.dim, "mlp.fc1.weight": s.dim, "mlp.fc2.weight": s.mlp };
+  const rng = new Rng(0);
+  const params = names.map((name) => initLeaf(name, sizes[name], fanIn[name] ?? 1, rng, name === "attn.attn_bias" ? distances : null));
+  const grads = names.map((name) => new Float32Array(sizes[name]));
+  const m = names.map((name) => new Float32Array(sizes[name]));
+  const v = names.map((name) => new Float32Array(sizes[name]));
+  const weightDecay = names.map((name) => (name.endsWith("bias") || name.startsWith("norm") ? 0 : ADAMW.weightDecay));
+  const size = s.batch * n * s.dim;
+  const x0 = Float32Array.from({ length: size }, () => rng.next() * 2 - 1);
+  const target = Float32Array.from({ length: size }, () => rng.next() * 2 - 1);
+  const dx = new Float32Array(size);
+  const dx0 = new Float32Array(size);
+  const kernel = addon.createSheet(nativeSheetConfig(sheet, { inject: "first" }, s.batch));
   const losses: number[] = [];
   const times: number[] = [];
-
-  if (variant === "chunked") {
-    const trainer = new ChunkedSparseTrainer(host, s, indices!, Math.min(chunk, n));
-    row.maxOutDegree = trainer.maxOutDegree;
-    row.chunk = trainer.chunk;
-    const xs = trainer.split(x);
-    const ys = trainer.split(target);
-    debugPhase("set-up");
-    for (let i = 0; i <= steps; i++) {
-      const t = performance.now();
-      losses.push(await trainer.step(xs, ys));
-      times.push(performance.now() - t);
-      debugPhase(`step ${i}`);
-      if (i === 0) for (const key of Object.keys(trainer.timings)) delete trainer.timings[key]; // phases: timed steps only
+  for (let step = 1; step <= steps + 1; step++) {
+    const t = performance.now();
+    const out = kernel.forward({ params, x0, drive: null, connectivity: indices, wiringWeights: null, batch: s.batch, train: true, attn: null });
+    let loss = 0;
+    for (let i = 0; i < size; i++) {
+      const e = out.x[i] - target[i];
+      loss += e * e;
+      dx[i] = (2 * e) / size;
     }
-    tree.dispose([xs, ys]);
-    row.phasesMs = Object.fromEntries(Object.entries(trainer.timings).map(([k, v]) => [k, v / Math.max(1, steps)]));
-    trainer.dispose();
-  } else {
-    const params = host.upload();
-    const [leaves, def] = tree.flatten(params as unknown as JsTree<A>);
-    const state: AdamState = { step: 0, m: leaves.map((l) => np.zerosLike(l.ref)), v: leaves.map((l) => np.zerosLike(l.ref)) };
-    let idx: A | null = null;
-    let rev: ReverseConnectivity | null = null;
-    if (indices) {
-      idx = np.array(indices, { dtype: np.int32 }).reshape([n, s.k]);
-      if (variant === "manual") {
-        rev = reverseConnectivity(indices, n, s.k);
-        row.maxOutDegree = rev.r;
-      }
-    }
-    await blockUntilReady([leaves, x, target]);
-    debugPhase("set-up");
-    const gradStep =
-      variant === "manual"
-        ? jit((p: ScaleParams, xs: A, ys: A, ix: A, pos: A, tgt: A) => manualLossAndGrad(p, xs, ys, ix, { positions: pos, targets: tgt, r: rev!.r }, s))
-        : jit((p: ScaleParams, xs: A, ys: A, ix: A) => valueAndGrad((pp: ScaleParams) => sheetLoss(pp, xs, ys, dense ? (ix.dispose(), null) : ix, s))(p) as [A, ScaleParams]);
-    for (let i = 0; i <= steps; i++) {
-      const t = performance.now();
-      const p = tree.unflatten(def, leaves.map((l) => l.ref)) as unknown as ScaleParams;
-      const extra: A[] = rev ? [idx!.ref, rev.positions.ref, rev.targets.ref] : [idx ? idx.ref : np.zeros([1], { dtype: np.int32 })];
-      const [loss, grads] = (gradStep as unknown as (...a: unknown[]) => [A, ScaleParams])(p, x.ref, target.ref, ...extra);
-      await blockUntilReady([loss, grads]);
-      debugPhase(`step ${i} gradients`);
-      adamStep(leaves, tree.leaves(grads as unknown as JsTree<A>), state);
-      losses.push((await loss.data())[0]);
-      await blockUntilReady(leaves); // wait for the update to finish
-      times.push(performance.now() - t);
-      debugPhase(`step ${i} update`);
-    }
-    tree.dispose([leaves, state.m, state.v, x, target, idx, rev ? [rev.positions, rev.targets] : []]);
-    gradStep.dispose();
+    kernel.backward({ dx, wiringCoef: 0, activationCoef: 0, grads, dx0, ddrive: null });
+    addon.adamw({ params, grads, m, v, lr: ADAMW.lr, beta1: ADAMW.beta1, beta2: ADAMW.beta2, eps: ADAMW.eps, weightDecay, step });
+    times.push(performance.now() - t);
+    losses.push(loss / size);
   }
+  kernel.dispose();
   row.ok = true;
   row.firstStepMs = times[0];
   row.stepMs = times.slice(1);
   row.medianStepMs = median(row.stepMs);
   row.loss = losses;
-  row.peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+  row.peakRssMiB = hwm ? Number(hwm[1]) / 1024 : NaN;
   return row;
 }
-
-// ---------------------------------------------------------------------------
-// Driver: one child process per (variant, N), then a Markdown table
-// ---------------------------------------------------------------------------
 
 interface Options {
   maxN: number;
   variants: ScaleVariant[];
   steps: number;
-  chunk: number;
   timeoutS: number;
-  autodiffMaxN: number;
+  maxGiB: number;
 }
 
-const USAGE = "usage: node --import tsx bench/scale.ts [--max-n N] [--variants chunked,manual,autodiff,dense] [--steps S] [--chunk C] [--timeout-s T] [--autodiff-max-n N]";
+const USAGE = "usage: node --import tsx bench/scale.ts [--max-n N] [--variants sparse,dense] [--steps S] [--timeout-s T] [--max-gib G]";
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { maxN: 1048576, variants: [...VARIANTS], steps: 3, chunk: DEFAULT_CHUNK, timeoutS: 1200, autodiffMaxN: 262144 };
-  for (let i = 0; i < argv.length; i++) {
+  const opts: Options = { maxN: 1048576, variants: [...VARIANTS], steps: 3, timeoutS: 1200, maxGiB: 20 };
+  for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i];
     const value = argv[i + 1];
-    const int = (): number => {
-      const v = Number(value);
-      if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} needs a positive integer, got "${value}"`);
-      i++;
-      return v;
+    const num = (what: string) => {
+      const x = Number(value);
+      if (!Number.isFinite(x) || x <= 0) throw new Error(`${flag} needs a positive number (${what}), got "${value}"\n${USAGE}`);
+      return x;
     };
-    if (flag === "--max-n") opts.maxN = int();
-    else if (flag === "--steps") opts.steps = int();
-    else if (flag === "--chunk") opts.chunk = int();
-    else if (flag === "--timeout-s") opts.timeoutS = int();
-    else if (flag === "--autodiff-max-n") opts.autodiffMaxN = int();
+    if (flag === "--max-n") opts.maxN = num("columns");
+    else if (flag === "--steps") opts.steps = Math.round(num("timed steps"));
+    else if (flag === "--timeout-s") opts.timeoutS = num("seconds per row");
+    else if (flag === "--max-gib") opts.maxGiB = num("GiB");
     else if (flag === "--variants") {
       const vs = (value ?? "").split(",");
-      for (const v of vs) if (!VARIANTS.includes(v as ScaleVariant)) throw new Error(`--variants: unknown variant "${v}" (${VARIANTS.join(", ")})`);
+      const bad = vs.filter((v) => !(VARIANTS as string[]).includes(v));
+      if (bad.length || vs.length === 0) throw new Error(`--variants takes a comma list of ${VARIANTS.join(", ")}, got "${value}"\n${USAGE}`);
       opts.variants = vs as ScaleVariant[];
-      i++;
-    } else if (flag === "--help" || flag === "-h") {
-      console.log(USAGE);
-      process.exit(0);
-    } else throw new Error(`unknown argument "${flag}"; ${USAGE}`);
+    } else throw new Error(`unknown option ${flag}\n${USAGE}`);
   }
   return opts;
 }
 
-const paramsOf = (variant: ScaleVariant, n: number): number => parameterCount(n, SCALE_SHAPE, variant === "dense" ? n : SCALE_SHAPE.k);
-
-/** Run one measurement in a child process; failures become rows with ok = false. */
+/** Run one row in a child process (this file with --row). */
 function runChild(variant: ScaleVariant, n: number, opts: Options): Promise<ScaleRow> {
   return new Promise((resolve) => {
-    const args = [...process.execArgv, fileURLToPath(import.meta.url), "--child", variant, String(n), String(opts.steps), String(opts.chunk)];
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: process.env });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-      if (process.env.SCALE_DEBUG) process.stderr.write(d);
-    });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGKILL");
-    }, opts.timeoutS * 1000);
+    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--row", JSON.stringify({ variant, n, steps: opts.steps })], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutS * 1000);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
-      const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
-      if (line) return resolve(JSON.parse(line.slice(7)) as ScaleRow);
-      const lastError = stderr
-        .split("\n")
-        .map((l) => l.trim())
-        .filter((l) => /error|memory|abort|killed|limit/i.test(l) && !l.startsWith("at ") && !l.startsWith("[scale]"))
-        .pop();
-      const reason = timedOut
-        ? `timed out after ${opts.timeoutS} s`
-        : (lastError ?? `exit code ${code ?? "none"}${signal ? `, signal ${signal}` : ""} (likely killed for memory)`);
-      resolve({ variant, n, ok: false, reason: reason.slice(0, 160), parameters: paramsOf(variant, n) });
+      const last = out.trim().split("\n").pop() ?? "";
+      if (code === 0 && last.startsWith("{")) resolve(JSON.parse(last) as ScaleRow);
+      else {
+        const why = signal === "SIGKILL" ? `killed (time-out ${opts.timeoutS} s or out of memory)` : `exit ${code ?? signal}: ${err.trim().split("\n").slice(-1)[0] ?? ""}`;
+        resolve({ variant, n, ok: false, reason: why, parameters: 0 });
+      }
     });
   });
 }
 
-const fmtS = (ms: number | undefined): string => (ms === undefined ? "" : (ms / 1000).toFixed(ms < 10000 ? 2 : 1));
-
-/** Markdown table of the rows. */
-export function scaleTable(rows: ScaleRow[]): string {
-  const header = ["variant", "N", "params (MiB)", "step median (s)", "steps (s)", "compile (s)", "peak RSS (MiB)", "connectivity (s)", "result"];
-  const lines = rows.map((r) => [
-    r.variant + (r.chunk && r.chunk < r.n ? ` (${r.n / r.chunk} x ${r.chunk})` : ""),
-    r.n.toLocaleString("en-US"),
-    ((r.parameters * 4) / 2 ** 20).toFixed(0),
-    r.ok ? fmtS(r.medianStepMs) : "",
-    r.ok ? (r.stepMs ?? []).map((t) => fmtS(t)).join(" / ") : "",
-    r.ok && r.firstStepMs !== undefined && r.medianStepMs !== undefined ? fmtS(Math.max(0, r.firstStepMs - r.medianStepMs)) : "",
-    r.peakRssMiB ? r.peakRssMiB.toFixed(0) : "",
-    fmtS(r.connectivityMs),
-    r.ok ? `trains (loss ${r.loss![0].toFixed(4)} -> ${r.loss![r.loss!.length - 1].toFixed(4)})` : `did not fit: ${r.reason}`,
-  ]);
-  return [`| ${header.join(" | ")} |`, `| ${header.map(() => "---").join(" | ")} |`, ...lines.map((l) => `| ${l.join(" | ")} |`)].join("\n");
-}
+const fmtMs = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  if (argv[0] === "--child") {
-    const row = await measure(argv[1] as ScaleVariant, Number(argv[2]), Number(argv[3] ?? 3), Number(argv[4] ?? DEFAULT_CHUNK));
-    process.stdout.write(`RESULT ${JSON.stringify(row)}\n`);
-    process.exit(0);
+  if (argv[0] === "--row") {
+    const { variant, n, steps } = JSON.parse(argv[1]) as { variant: ScaleVariant; n: number; steps: number };
+    const { addon } = chooseBackend("native");
+    process.stdout.write(`${JSON.stringify(measure(addon!, variant, n, steps))}\n`);
+    return;
   }
   const opts = parseArgs(argv);
-  const s = SCALE_SHAPE;
-  const cpus = os.cpus();
-  console.log(`# Scale benchmark: sheet training step, sparse vs dense attention`);
-  console.log("");
-  console.log(`- workload: square grid of N columns, untied per-column weights, D ${s.dim}, qk ${s.qk}, MLP ${s.mlp}, K ${s.k} (sparse), batch ${s.batch}, depth ${s.depth}; step = value+grad of an MSE loss + AdamW`);
-  console.log(`- engine: @jax-js/jax, Wasm backend (4 GiB heap), COLUMNFORMER_THREADS=${process.env.COLUMNFORMER_THREADS ?? "(all cores)"}; node ${process.version}; ${cpus[0]?.model.trim()} x ${cpus.length}; ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM; load ${os.loadavg()[0].toFixed(2)} at start`);
-  console.log(`- timing: "compile" = first step minus the median step; ${opts.steps} timed steps after it; one child process per row; chunked blocks of ${opts.chunk} columns`);
-  console.log("");
-  const rows: ScaleRow[] = [];
+  const { addon } = chooseBackend("native");
+  const info = addon!.info();
+  console.log(`scale benchmark: native sheet (${info.simd}, ${info.threads} threads), ${os.cpus()[0]?.model.trim()}, D ${SCALE_SHAPE.dim}, qk ${SCALE_SHAPE.qk}, MLP ${SCALE_SHAPE.mlp}, batch ${SCALE_SHAPE.batch}, depth ${SCALE_SHAPE.depth}, sparse K ${SCALE_SHAPE.k}; one step = forward + backward + AdamW`);
+  console.log("variant  columns     parameters  step (median)  first step  peak RSS    loss");
   for (const variant of opts.variants) {
-    let failed = false;
-    for (const n of SCALE_SIZES.filter((v) => v <= opts.maxN)) {
-      if (failed) {
-        rows.push({ variant, n, ok: false, reason: "skipped (a smaller N did not fit)", parameters: paramsOf(variant, n) });
+    for (const n of SCALE_SIZES.filter((x) => x <= opts.maxN)) {
+      const estimate = estimateBytes(n, variant) / 2 ** 30;
+      const row: ScaleRow =
+        estimate > opts.maxGiB
+          ? { variant, n, ok: false, reason: `does not fit: needs ~${estimate.toFixed(0)} GiB (> --max-gib ${opts.maxGiB})`, parameters: 0 }
+          : await runChild(variant, n, opts);
+      if (!row.ok) {
+        console.log(`${variant.padEnd(8)} ${n.toLocaleString("en-US").padStart(9)}  ${row.reason}`);
+        if (variant === "dense") break;
         continue;
       }
-      if (variant === "autodiff" && n > opts.autodiffMaxN) {
-        rows.push({ variant, n, ok: false, reason: `skipped (--autodiff-max-n ${opts.autodiffMaxN})`, parameters: paramsOf(variant, n) });
-        continue;
-      }
-      process.stderr.write(`  ${variant} N=${n} ...\n`);
-      const row = await runChild(variant, n, opts);
-      process.stderr.write(`    ${row.ok ? `median step ${fmtS(row.medianStepMs)} s, peak RSS ${row.peakRssMiB?.toFixed(0)} MiB` : row.reason}\n`);
-      rows.push(row);
-      failed = !row.ok;
+      const loss = row.loss!;
+      console.log(
+        `${variant.padEnd(8)} ${n.toLocaleString("en-US").padStart(9)}  ${row.parameters.toLocaleString("en-US").padStart(13)}  ${fmtMs(row.medianStepMs!).padStart(13)}  ${fmtMs(row.firstStepMs!).padStart(10)}  ${`${row.peakRssMiB!.toFixed(0)} MiB`.padStart(9)}  ${loss[0].toFixed(3)} -> ${loss[loss.length - 1].toFixed(3)}`,
+      );
     }
-  }
-  console.log(scaleTable(rows));
-  const phased = rows.filter((r) => r.ok && r.phasesMs);
-  if (phased.length > 0) {
-    const phases = Object.keys(phased[0].phasesMs!);
-    console.log("");
-    console.log("Chunked variant, seconds per timed step by phase:");
-    console.log("");
-    console.log(`| N | ${phases.join(" | ")} |`);
-    console.log(`| --- | ${phases.map(() => "---").join(" | ")} |`);
-    for (const r of phased) console.log(`| ${r.n.toLocaleString("en-US")} | ${phases.map((p) => fmtS(r.phasesMs![p])).join(" | ")} |`);
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().catch((e: unknown) => {
-    console.error(e instanceof Error && process.env.SCALE_DEBUG ? e.stack : e instanceof Error ? e.message : String(e));
-    process.exit(1);
-  });
-}
+await main();
