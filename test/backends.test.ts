@@ -165,3 +165,66 @@ describe("the tiny preset trains the same on both backends", { skip }, () => {
     sessions.forEach(disposeSession);
   });
 });
+
+describe("memory of the native training step", { skip }, () => {
+  /** RSS after a full garbage collection (the test command passes --expose-gc). */
+  const settledRss = (): number => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    assert.ok(gc, "run with node --expose-gc");
+    gc();
+    return process.memoryUsage().rss;
+  };
+  /**
+   * RSS growth of the smallest of 3 windows of 200 native gradSteps + AdamW updates, after 400
+   * warm-up steps (the Wasm heap and allocator settle over the first few hundred): 1,000 steps in
+   * all. With `leak`, a 512 KiB host copy of a gradient is kept per step (100 MiB a window): the
+   * positive control, as in test/memory.test.ts (RSS noise of +-30 MiB in a window was seen here).
+   */
+  async function growthMiB(leak: boolean): Promise<number> {
+    const config = parseTrainConfig({
+      sheet: { geometry: { kind: "stacked", widths: [4, 4, 4] }, dim: 16, qk_dim: 8, mlp_dim: 16, depth: 2 },
+      vision: { image_size: 16, patch_size: 4, channels: 1, task: "mim" },
+      data: { kind: "mnist" },
+      batch_size: 4,
+      wiring: { lambda: 0.1 },
+    });
+    const session = createSession(config, { backend: "native" });
+    let params = initVision(session.sheet, config.vision, session.geometry, 0);
+    let opt = adamwInit(params);
+    const mask = decayMaskFor(params);
+    const optim = adamwConfig({ lr: 1e-3 });
+    const host = hostBatch(config, 4, 1);
+    const kept: Float32Array[] = [];
+    const step = async (i: number) => {
+      const { grads } = await session.compiled.gradStep(params, toDevice(session, host, i), i);
+      if (leak) {
+        const copy = new Float32Array(128 * 1024).fill(1); // every page touched, so resident
+        copy.set((await grads.sheet.mlp.fc2.weight.ref.data()) as Float32Array);
+        kept.push(copy);
+      }
+      ({ params, state: opt } = adamwUpdate(params, grads, opt, 1e-3, optim, mask));
+    };
+    for (let i = 0; i < 400; i++) await step(i);
+    let smallest = Infinity;
+    for (let w = 0; w < 3; w++) {
+      const before = settledRss();
+      for (let i = 0; i < 200; i++) await step(i);
+      await (params.sheet.mlp.fc2.weight.ref.data());
+      smallest = Math.min(smallest, (settledRss() - before) / 2 ** 20);
+    }
+    tree.dispose([params, opt.mu, opt.nu]);
+    disposeSession(session);
+    return smallest;
+  }
+
+  test("flat over 1,000 steps (smallest growth of 3 windows of 200)", async () => {
+    const growth = await growthMiB(false);
+    // the positive control below keeps 100 MiB in every window of the same steps
+    assert.ok(growth < 25, `RSS grew ${growth.toFixed(1)} MiB over 200 native steps in every window`);
+  });
+
+  test("the check detects a leak (positive control: 512 KiB kept per step)", async () => {
+    const growth = await growthMiB(true);
+    assert.ok(growth > 60, `a 100 MiB leak per window was expected to show, RSS grew ${growth.toFixed(1)} MiB`);
+  });
+});
