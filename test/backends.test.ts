@@ -228,3 +228,36 @@ describe("memory of the native training step", { skip }, () => {
     assert.ok(growth > 60, `a 100 MiB leak per window was expected to show, RSS grew ${growth.toFixed(1)} MiB`);
   });
 });
+
+describe("the addon's AdamW and sum of squares", { skip }, () => {
+  test("AdamW equals src/train/adamw.ts over 3 steps (decayed and undecayed leaves, 1e-6)", async () => {
+    const addon = ("addon" in native ? native.addon : null)!;
+    const rng = new Rng(4);
+    const rand = (n: number) => Float32Array.from({ length: n }, () => rng.next() * 2 - 1);
+    const sizes = [70_000, 13]; // one leaf over a task chunk (65,536), one tiny
+    const host = { params: sizes.map(rand), m: sizes.map((n) => new Float32Array(n)), v: sizes.map((n) => new Float32Array(n)) };
+    let params: Record<string, np.Array> = { w: np.array(host.params[0].slice()), b: np.array(host.params[1].slice()) };
+    let opt = adamwInit(params);
+    const cfg = adamwConfig({ lr: 3e-3, weight_decay: 0.1 });
+    const mask = { w: true, b: false };
+    for (let step = 1; step <= 3; step++) {
+      const grads = sizes.map(rand);
+      addon.adamw({ ...host, grads, lr: 3e-3, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: [0.1, 0], step });
+      ({ params, state: opt } = adamwUpdate(params, { w: np.array(grads[0]), b: np.array(grads[1]) }, opt, 3e-3, cfg, mask));
+    }
+    const expected = [(await params.w.data()) as Float32Array, (await params.b.data()) as Float32Array];
+    for (let i = 0; i < 2; i++) assert.ok(relErr(host.params[i], expected[i]) <= 1e-6, `leaf ${i}: ${relErr(host.params[i], expected[i])}`);
+    tree.dispose([opt.mu, opt.nu]);
+  });
+
+  test("sumSquares is the sum of squares in double", () => {
+    const addon = ("addon" in native ? native.addon : null)!;
+    const a = Float32Array.from({ length: 200_001 }, (_, i) => Math.sin(i) * 3);
+    const b = Float32Array.of(1, 2, 3);
+    let expected = 0;
+    for (const x of a) expected += x * x;
+    expected += 14;
+    assert.ok(Math.abs(addon.sumSquares([a, b]) - expected) <= 1e-9 * expected);
+    assert.throws(() => addon.sumSquares([new Float64Array(3) as unknown as Float32Array]), /must be a Float32Array/);
+  });
+});
