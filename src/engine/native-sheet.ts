@@ -40,6 +40,15 @@ export interface NativeSheetConfig {
   sources: number;
   /** The drive is added again before every step after the first (vision `inject: "every"`). */
   inject_every: boolean;
+  /**
+   * Force an instruction set (tests, benchmarks); default: env COLUMNFORMER_SIMD, else the widest
+   * the CPU has whose vector is not much wider than the batch (the per-column kernels keep the
+   * batch in vector lanes padded to the width: AVX-512 for batch > 8, AVX2 for 5..8, generic
+   * (4 lanes) for batch <= 4). Throws when the CPU lacks it.
+   */
+  simd?: "avx512" | "avx2" | "generic";
+  /** Threads of this sheet's kernels (>= 1); default: env COLUMNFORMER_THREADS (0 or unset: all cores). */
+  threads?: number;
 }
 
 /**
@@ -89,6 +98,11 @@ export interface NativeForwardArgs {
   train: boolean;
   /** When given, filled with every step's head-mean attention, [B, depth, N, N] dense or [B, depth, N, K] sparse. */
   attn: Float32Array | null;
+  /**
+   * Optional: write the final states here ([B, N, D]) and return this array as `x`, instead of
+   * allocating a new one per call (a fresh 4 MiB array costs ~1,000 page faults, several ms).
+   */
+  xOut?: Float32Array | null;
 }
 
 export interface NativeForwardResult {
@@ -119,17 +133,46 @@ export interface NativeBackwardArgs {
   ddrive: Float32Array | null;
 }
 
-/** One sheet's kernels and activation buffers. `backward` uses the activations of the last `forward` with `train: true`. */
+/**
+ * One sheet's kernels and activation buffers. `backward` differentiates the last `forward`, which
+ * must have had `train: true`: an evaluation forward (`train: false`) reuses the same buffers, so
+ * after one `backward` throws until the next training forward. `backward` also reads the
+ * parameter arrays passed to that forward (it keeps references, not copies): leave them unchanged
+ * until it has run. Calls are synchronous and run on the addon's own threads.
+ */
 export interface NativeSheet {
   forward(args: NativeForwardArgs): NativeForwardResult;
   backward(args: NativeBackwardArgs): void;
-  /** Free the activation buffers now (otherwise the garbage collector does). */
+  /** Free the activation buffers now (otherwise the garbage collector does); later calls throw. */
   dispose(): void;
+  /** This sheet's instruction set, thread count and activation-buffer size in bytes. */
+  info?(): { simd: string; threads: number; bytes: number };
+}
+
+/** One AdamW update of host leaves in place (see native/adamw.h; the same arithmetic as src/train/adamw.ts). */
+export interface NativeAdamWArgs {
+  params: Float32Array[];
+  grads: Float32Array[];
+  /** First and second moments, same lengths as params (updated in place). */
+  m: Float32Array[];
+  v: Float32Array[];
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Decoupled weight decay per leaf (0 where the decay mask is false). */
+  weightDecay: number[];
+  /** The update's step t (1-based), for the bias corrections 1 - beta^t. */
+  step: number;
 }
 
 /** What the addon exports. */
 export interface NativeAddon {
   createSheet(config: NativeSheetConfig): NativeSheet;
+  /** AdamW on host leaves, in place. */
+  adamw(args: NativeAdamWArgs): void;
+  /** Sum of squares of all the arrays (in double), e.g. for a global gradient norm. */
+  sumSquares(arrays: Float32Array[]): number;
   /** The instruction set the kernels run with ("avx512", "avx2" or "generic") and the thread count. */
   info(): { simd: string; threads: number; version: string };
 }
