@@ -15,12 +15,14 @@ import { initEngine } from "../src/engine/engine.ts";
 import type { Benchmark, BenchResult } from "./harness.ts";
 import { describeEnvironment, formatTable, repeatsFromEnv, round, RssSampler } from "./harness.ts";
 import { benchSheet } from "./sheet.ts";
+import { benchNativeSheet } from "./native-sheet.ts";
 import { benchTrainStep, formatTrainStepComparison } from "./train-step.ts";
 import { benchAnalysis } from "./analysis.ts";
 
 /** The benchmarks `npm run bench` runs, in order. */
 const BENCHMARKS: Benchmark[] = [
   { name: "sheet", run: (ctx) => benchSheet(ctx) },
+  { name: "native sheet", run: (ctx) => benchNativeSheet(ctx) },
   { name: "train step", run: (ctx) => benchTrainStep(ctx) },
   { name: "analysis", run: (ctx) => benchAnalysis(ctx) },
 ];
