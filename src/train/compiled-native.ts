@@ -67,13 +67,14 @@ export function compileNative(session: SessionBase, addon: NativeAddon, maxBatch
     patches.dispose();
     return [x0, drive] as [np.Array, np.Array];
   });
-  // vjp of the front end: the gradient of <x0, dx0> + <drive, ddrive> in its parameters
-  const frontVjp: Fn<[VisionFrontParams, np.Array, np.Array, np.Array, np.Array], VisionFrontParams> = jit(
-    grad((fp: VisionFrontParams, images: np.Array, mask: np.Array, dx0: np.Array, ddrive: np.Array) => {
+  // vjp of the front end: the gradient of <x0, dx0> (+ <drive, ddrive> with inject "every") in its parameters
+  const frontVjp: Fn<[VisionFrontParams, np.Array, np.Array, np.Array, ...np.Array[]], VisionFrontParams> = jit(
+    grad((fp: VisionFrontParams, images: np.Array, mask: np.Array, dx0: np.Array, ...ddrive: np.Array[]) => {
       if (!isMim) mask.dispose();
       const { x0, drive, patches } = visionFront(fp, images, isMim ? mask : null, sheet, vision, layout);
       patches.dispose();
-      return x0.mul(dx0).sum().add(drive.mul(ddrive).sum());
+      const dot = x0.mul(dx0).sum();
+      return every ? dot.add(drive.mul(ddrive[0]).sum()) : (drive.dispose(), dot);
     }),
   );
   // the readout's task loss from the output-area states [B, P_out, D]
@@ -178,7 +179,7 @@ export function compileNative(session: SessionBase, addon: NativeAddon, maxBatch
         batch.images,
         batch.mask,
         np.array(dx0).reshape([b, n, d]),
-        ddrive ? np.array(ddrive).reshape([b, n, d]) : np.zeros([b, n, d]),
+        ...(ddrive ? [np.array(ddrive).reshape([b, n, d])] : []),
       );
       // penalties outside the sheet
       let consistency = 0;
