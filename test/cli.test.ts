@@ -10,6 +10,7 @@ import { readSafetensors, writeSafetensors } from "../src/checkpoint/safetensors
 import { initEngine } from "../src/engine/engine.ts";
 import { numpy as np } from "../src/engine/jax.ts";
 import { sheetApply } from "../src/model/sheet.ts";
+import { assertClose } from "./assertions.ts";
 
 const run = promisify(execFile);
 const CLI = path.join(import.meta.dirname, "..", "src", "cli", "main.ts");
@@ -51,15 +52,25 @@ describe("columnformer init / forward / info", () => {
     const output = path.join(dir, "out.safetensors");
     const values = new Float32Array(2 * 9 * 4).map((_, i) => Math.cos(i));
     await writeSafetensors(input, { x: { dtype: "F32", shape: [2, 9, 4], data: values } });
-    const r = await cli("forward", "--checkpoint", ckpt, "--input", input, "--output", output);
-    assert.equal(r.code, 0, r.stderr);
-    const out = await readSafetensors(output);
-    assert.deepEqual(out.tensors.x.shape, [2, 9, 4]);
-    assert.deepEqual(out.tensors.attn.shape, [2, 2, 9, 9]);
     const { params, config } = await loadSheetCheckpoint(ckpt);
     const ref = sheetApply(params, np.array(values).reshape([2, 9, 4]), config);
-    assert.deepEqual(out.tensors.x.data, await ref.x.data());
-    assert.deepEqual(out.tensors.attn.data, await ref.attn.data());
+    const expected = { x: (await ref.x.data()) as Float32Array, attn: (await ref.attn.data()) as Float32Array };
+    // --backend jax runs the library's own code (bit-identical); the default (native where built)
+    // computes the same to rounding
+    for (const backend of ["jax", "default"]) {
+      const r = await cli(...(backend === "jax" ? ["--backend", "jax"] : []), "forward", "--checkpoint", ckpt, "--input", input, "--output", output);
+      assert.equal(r.code, 0, r.stderr);
+      const out = await readSafetensors(output);
+      assert.deepEqual(out.tensors.x.shape, [2, 9, 4]);
+      assert.deepEqual(out.tensors.attn.shape, [2, 2, 9, 9]);
+      if (backend === "jax") {
+        assert.deepEqual(out.tensors.x.data, expected.x);
+        assert.deepEqual(out.tensors.attn.data, expected.attn);
+      } else {
+        assertClose(out.tensors.x.data as Float32Array, expected.x, 1e-5, "x");
+        assertClose(out.tensors.attn.data as Float32Array, expected.attn, 1e-5, "attn");
+      }
+    }
   });
 
   test("info: config, parameter count and geometry", async () => {

@@ -34,6 +34,8 @@ test("createRunDir writes config.json, accepts the same config, refuses a differ
   await createRunDir(root, { seed: 1, lr: 0.001, model: { depth: 2, dim: 8 } });
   assert.equal(readFileSync(dir.configPath, "utf8"), text);
 
+  // once a step is logged, another config is refused and the old one kept
+  await appendLog(dir, { step: 1, loss: 1 });
   await assert.rejects(createRunDir(root, { ...config, lr: 0.01 }), /different run/);
   assert.equal(readFileSync(dir.configPath, "utf8"), text, "old config untouched");
 

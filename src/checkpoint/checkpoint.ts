@@ -87,6 +87,53 @@ export async function saveSheetCheckpoint(
   params: SheetParams,
   extra: { tensors?: Record<string, TensorData>; metadata?: Record<string, string>; connectivity?: SheetConnectivity | null } = {},
 ): Promise<void> {
+  const { tensors, metadata } = await sheetCheckpointContents(config, geometry, params, extra);
+  await writeSafetensors(path, tensors, metadata);
+}
+
+/**
+ * A parameter tensor holds NaN or infinity: such a model is never written (a diverged run)
+ * nor loaded for use.
+ */
+export class NonFiniteParametersError extends Error {
+  constructor(
+    readonly tensor: string,
+    readonly count: number,
+    source: string,
+  ) {
+    super(`${source}: tensor ${JSON.stringify(tensor)} has ${count} non-finite value${count === 1 ? "" : "s"} (NaN or infinity)`);
+    this.name = "NonFiniteParametersError";
+  }
+}
+
+/** The first float tensor (F32/F64) with non-finite values, and how many it has; null when all are finite. */
+export function firstNonFinite(tensors: Record<string, TensorData>): { name: string; count: number } | null {
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t.dtype !== "F32" && t.dtype !== "F64") continue;
+    const data = t.data as Float32Array | Float64Array;
+    let count = 0;
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) count++;
+    if (count > 0) return { name, count };
+  }
+  return null;
+}
+
+/** Throw {@link NonFiniteParametersError} naming the first tensor with NaN or infinity. */
+export function assertFiniteTensors(tensors: Record<string, TensorData>, source: string): void {
+  const bad = firstNonFinite(tensors);
+  if (bad) throw new NonFiniteParametersError(bad.name, bad.count, source);
+}
+
+/**
+ * The tensors and metadata of a sheet checkpoint (see {@link saveSheetCheckpoint}), copied to
+ * the host; refuses non-finite parameters ({@link NonFiniteParametersError}). Borrows `params`.
+ */
+export async function sheetCheckpointContents(
+  config: SheetConfig,
+  geometry: Geometry,
+  params: SheetParams,
+  extra: { tensors?: Record<string, TensorData>; metadata?: Record<string, string>; connectivity?: SheetConnectivity | null } = {},
+): Promise<{ tensors: Record<string, TensorData>; metadata: Record<string, string> }> {
   const n = config.num_columns;
   const connectivity = connectivityK(config) === null ? null : (extra.connectivity ?? resolveConnectivity(config, geometry));
   const tensors: Record<string, TensorData> = {
@@ -96,7 +143,8 @@ export async function saveSheetCheckpoint(
     ...extra.tensors,
   };
   const metadata = { ...extra.metadata, format: CHECKPOINT_FORMAT, config: JSON.stringify(config) };
-  await writeSafetensors(path, tensors, metadata);
+  assertFiniteTensors(tensors, "refusing to write a checkpoint");
+  return { tensors, metadata };
 }
 
 /** Parse and validate the config stored in a checkpoint's metadata. */
@@ -111,7 +159,8 @@ export function checkpointConfig(file: SafetensorsFile, source: string): { confi
     throw new Error(`${source}: metadata "config" is missing or not valid JSON`);
   }
   try {
-    return resolveSheetConfig(raw);
+    // a checkpoint's connectivity comes from its own tensor: a path in its metadata is never read
+    return resolveSheetConfig(raw, { readFiles: false });
   } catch (e) {
     throw new Error(`${source}: ${(e as Error).message}`);
   }

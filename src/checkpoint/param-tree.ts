@@ -37,3 +37,23 @@ export async function treeToTensors(params: object, prefix = ""): Promise<Record
 export function countParameters(params: object): number {
   return namedLeaves(params).reduce((sum, [, leaf]) => sum + leaf.size, 0);
 }
+
+/**
+ * The same tree with every object's keys in sorted order (arrays kept, undefined leaves
+ * dropped). Flattening follows key order, and a sum over leaves (the global gradient norm
+ * of clipping) rounds differently in another order, so a training run keeps its parameters
+ * in this one order whether they were initialised or loaded from a checkpoint.
+ */
+export function canonicalParamOrder<T extends object>(params: T): T {
+  const walk = (node: unknown): unknown => {
+    if (node instanceof np.Array || node === null || typeof node !== "object") return node;
+    if (Array.isArray(node)) return node.map(walk);
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(node).sort()) {
+      const v = (node as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = walk(v);
+    }
+    return out;
+  };
+  return walk(params) as T;
+}

@@ -12,7 +12,7 @@
  * All numeric data is little-endian. Decoded tensors are copied into freshly
  * allocated (hence aligned) typed arrays.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { writeFileAtomic } from "../io/atomic.ts";
 
 /** Element types supported here (a subset of the safetensors dtypes). */
@@ -404,8 +404,11 @@ export function decodeSafetensors(bytes: Uint8Array, source = "<safetensors byte
 export async function readSafetensors(filePath: string): Promise<SafetensorsFile> {
   let bytes: Uint8Array;
   try {
+    const st = await stat(filePath);
+    if (!st.isFile() && !st.isDirectory()) throw new Error(`cannot read ${filePath}: not a regular file (a device, FIFO or socket)`);
     bytes = await readFile(filePath);
   } catch (err) {
+    if (err instanceof Error && err.message.startsWith("cannot read ")) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const why =
       code === "ENOENT"

@@ -5,14 +5,14 @@
  * config as JSON), `train_config` and `step`. Optimiser state goes to a
  * sibling file with tensors `mu.<param>` and `nu.<param>`.
  */
-import { numpy as np } from "../engine/jax.ts";
+import { numpy as np, tree } from "../engine/jax.ts";
 import type { Geometry } from "../geometry/index.ts";
-import type { ConnectivitySpec, SheetConfig } from "../model/config.ts";
+import { type ConnectivitySpec, formatFieldPath, type SheetConfig } from "../model/config.ts";
 import type { SheetConnectivity } from "../model/sheet-connectivity.ts";
 import { type VisionConfig, type VisionLayout, type VisionParams, visionLayout } from "../model/vision.ts";
 import type { AdamWState } from "../train/adamw.ts";
 import { visionConfigSchema } from "../train/config.ts";
-import { checkpointConfig, checkpointConnectivity, loadSheetCheckpoint, saveSheetCheckpoint, sheetTensorShapes, tensorsToTree } from "./checkpoint.ts";
+import { checkpointConfig, checkpointConnectivity, firstNonFinite, loadSheetCheckpoint, saveSheetCheckpoint, sheetTensorShapes, tensorsToTree } from "./checkpoint.ts";
 import { namedLeaves, type ParamTree, treeToTensors } from "./param-tree.ts";
 import { readSafetensors, type SafetensorsFile, writeSafetensors } from "./safetensors.ts";
 
@@ -81,8 +81,17 @@ export function checkpointVisionConfig(file: SafetensorsFile, source: string): V
   if (file.metadata.vision === undefined) {
     throw new Error(`${source}: a bare sheet checkpoint (no "vision" metadata); use a checkpoint written by columnformer train`);
   }
-  const parsed = visionConfigSchema.safeParse(JSON.parse(file.metadata.vision));
-  if (!parsed.success) throw new Error(`${source}: invalid vision metadata: ${parsed.error.issues[0].message}`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(file.metadata.vision);
+  } catch (e) {
+    throw new Error(`${source}: metadata "vision" is not valid JSON (${(e as Error).message}); the file is damaged or was not written by columnformer`);
+  }
+  const parsed = visionConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`${source}: metadata "vision" is invalid: vision${formatFieldPath(issue.path)}: ${issue.message}`);
+  }
   return parsed.data;
 }
 
@@ -90,6 +99,13 @@ export function checkpointVisionConfig(file: SafetensorsFile, source: string): V
 export async function loadVisionCheckpoint(path: string): Promise<VisionCheckpoint> {
   const { config: sheet, geometry, params: sheetParams, connectivity, file } = await loadSheetCheckpoint(path);
   const vision = checkpointVisionConfig(file, path);
+  const bad = firstNonFinite(file.tensors);
+  if (bad) {
+    tree.dispose(sheetParams);
+    throw new Error(
+      `${path}: tensor ${JSON.stringify(bad.name)} has ${bad.count} non-finite value${bad.count === 1 ? "" : "s"} (NaN or infinity): the model diverged; use an earlier checkpoint of its run`,
+    );
+  }
   const layout = visionLayout(vision, geometry);
   const rest = tensorsToTree(file, visionTensorShapes(sheet, vision, layout), path);
   const params = { ...rest, sheet: sheetParams } as unknown as VisionParams;
@@ -127,7 +143,7 @@ export async function loadOptimizerState(path: string, params: VisionParams): Pr
     Object.fromEntries(namedLeaves(params, prefix).map(([name, leaf]) => [name, [...leaf.shape]]));
   const mu = tensorsToTree(file, shapes("mu"), path, "mu.") as ParamTree;
   const nu = tensorsToTree(file, shapes("nu"), path, "nu.") as ParamTree;
-  return { step: Number(file.metadata.step ?? 0), mu: reorderLike(params, mu), nu: reorderLike(params, nu) };
+  return { step: Number(file.metadata.optimizer_step ?? file.metadata.step ?? 0), mu: reorderLike(params, mu), nu: reorderLike(params, nu) };
 }
 
 /** Rebuild `tree` with the key order of `like` (jax-js tree structure checks compare key order). */

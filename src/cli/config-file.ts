@@ -1,16 +1,13 @@
 /** Reading user config files (JSON or YAML) with one-line errors. */
-import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readUserFileSync } from "../io/atomic.ts";
 import YAML from "yaml";
 
 /** Parse a JSON (.json) or YAML (.yaml/.yml; anchors and `<<` merge keys allowed) file into a plain value. */
 export async function readConfigFile(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === "ENOENT" ? `config file not found: ${path}` : `cannot read config file ${path}: ${(e as Error).message}`);
-  }
+  if (!existsSync(path)) throw new Error(`config file not found: ${path}`);
+  // a regular file of bounded size only (16 MiB): never a device such as /dev/zero
+  const text = readUserFileSync(path, 16 * 2 ** 20, "config file");
   try {
     return /\.ya?ml$/i.test(path) ? YAML.parse(text, { merge: true }) : JSON.parse(text);
   } catch (e) {

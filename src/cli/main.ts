@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `columnformer` command. Every failure ends as one line on stderr and a non-zero exit code. */
 import { Command, CommanderError } from "commander";
+import { installSignalCleanup } from "../io/atomic.ts";
 import { registerForward } from "./commands/forward.ts";
 import { registerInfo } from "./commands/info.ts";
 import { registerInit } from "./commands/init.ts";
@@ -15,6 +16,9 @@ import { registerPrune } from "./commands/prune.ts";
 import { registerGrow } from "./commands/grow.ts";
 import { registerProgressive } from "./commands/progressive.ts";
 import { parseBackend } from "../engine/backend.ts";
+
+// Ctrl-C, kill and hang-up remove half-written temporary files and release run-directory locks
+installSignalCleanup();
 
 const program = new Command()
   .name("columnformer")

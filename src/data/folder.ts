@@ -93,6 +93,7 @@ export async function openFolder(path: string, split: Split, options: OpenOption
     length: entries.length,
     numClasses: labelled && classNames ? classNames.length : null,
     classNames: labelled ? classNames : null,
+    describe: (index: number) => entries[index]?.file ?? `example ${index}`,
     async get(index: number) {
       const e = entries[index];
       if (e === undefined) return null;

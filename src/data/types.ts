@@ -53,6 +53,8 @@ export interface ImageDataset {
    * @returns the example, or `null` if it is unreadable (skipped by the caller).
    */
   get(index: number, epoch?: number): Promise<ImageExample | null>;
+  /** Where example `index` comes from, for messages (a file, a shard and key); absent: none. */
+  describe?(index: number): string;
 }
 
 /** Options for {@link openDataset} that do not belong in the JSON data spec. */

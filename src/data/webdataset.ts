@@ -130,6 +130,7 @@ export async function openWebdataset(path: string, split: Split, options: OpenOp
     length: selected.length,
     numClasses: hasLabels ? (names ? names.length : maxInt + 1) : null,
     classNames: hasLabels ? names : null,
+    describe: (index: number) => (selected[index] ? `${selected[index].shard} (entry at byte ${selected[index].offset})` : `example ${index}`),
     async get(index: number) {
       const s = selected[index];
       if (s === undefined) return null;

@@ -21,7 +21,10 @@
  * but not across a torus's wrap-around edges. `connectionDistances` takes a callback for
  * such metrics.
  */
-import { readFileSync } from "node:fs";
+import { readUserFileSync } from "../io/atomic.ts";
+
+/** Largest connectivity file read (256 MiB: 32,768 columns x 1,024 sources as text). */
+export const MAX_CONNECTIVITY_FILE_BYTES = 256 * 2 ** 20;
 import { Rng, mixSeed } from "../data/rng.ts";
 
 /** Column coordinates, [N * dims] row-major. */
@@ -623,12 +626,8 @@ function parseCsvRows(text: string, file: string): number[][] {
  * or anything else as CSV rows. See {@link parseConnectivity} for the checks.
  */
 export function connectivityFromFile(path: string, n: number): Connectivity {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new Error(`connectivity file ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  // a regular file of bounded size only: never a device such as /dev/zero
+  const text = readUserFileSync(path, MAX_CONNECTIVITY_FILE_BYTES, "connectivity file");
   return parseConnectivity(text, n, path.toLowerCase().endsWith(".json") ? "json" : "csv", path);
 }
 

@@ -1,5 +1,6 @@
 /** Custom geometry: columns at explicit positions, optionally split into named areas, read from JSON or CSV. */
-import { readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { readUserFileSync } from "../io/atomic.ts";
 import type { Area, ColumnLayout, GeometrySpec } from "./types.ts";
 
 /** Short printable form of a bad value for error messages. */
@@ -286,14 +287,9 @@ export function parseCustomJSON(text: string, file = "<json>"): CustomGeometryDa
  * `extra.self_offset` overrides one given in the file. Throws one line naming the file (and line where known).
  */
 export function loadCustomGeometry(path: string, extra?: { self_offset?: number }): GeometrySpec {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new Error(`custom geometry file not found: ${path}`);
-    throw new Error(`cannot read custom geometry file ${path}: ${(e as Error).message}`);
-  }
+  if (!existsSync(path)) throw new Error(`custom geometry file not found: ${path}`);
+  // a regular file of bounded size only: never a device such as /dev/zero
+  const text = readUserFileSync(path, 256 * 2 ** 20, "custom geometry file");
   const lower = path.toLowerCase();
   const isJSON = lower.endsWith(".json") ? true : lower.endsWith(".csv") ? false : /^\s*[[{]/.test(text.replace(/^\uFEFF/, ""));
   const data = isJSON ? parseCustomJSON(text.replace(/^\uFEFF/, ""), path) : parseCustomCSV(text, path);

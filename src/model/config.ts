@@ -141,7 +141,7 @@ export function formatSchemaError(error: z.ZodError, root: string): string {
  * Validate and resolve a sheet config. Throws one clear line naming the bad
  * field. Returns the resolved config and its built geometry.
  */
-export function resolveSheetConfig(input: unknown): { config: SheetConfig; geometry: Geometry } {
+export function resolveSheetConfig(input: unknown, options: { readFiles?: boolean } = {}): { config: SheetConfig; geometry: Geometry } {
   const parsed = sheetConfigSchema.safeParse(input);
   if (!parsed.success) throw new Error(`invalid config: ${formatSchemaError(parsed.error, "config")}`);
   const c = parsed.data;
@@ -155,7 +155,7 @@ export function resolveSheetConfig(input: unknown): { config: SheetConfig; geome
   if (c.dim % c.heads !== 0) {
     throw new Error(`invalid config: dim ${c.dim} is not divisible by heads ${c.heads}; each head mixes dim / heads features`);
   }
-  const connectivity = resolveConnectivitySpec(c.connectivity, geometry.numColumns, c.learn_positions);
+  const connectivity = resolveConnectivitySpec(c.connectivity, geometry.numColumns, c.learn_positions, options.readFiles ?? true);
   const config: SheetConfig = {
     ...c,
     connectivity,
@@ -166,8 +166,12 @@ export function resolveSheetConfig(input: unknown): { config: SheetConfig; geome
   return { config, geometry };
 }
 
-/** Check a connectivity spec against N columns (one-line errors naming the field); a file spec gets its k. */
-function resolveConnectivitySpec(spec: ConnectivitySpec, n: number, learnPositions: boolean): ConnectivitySpec {
+/**
+ * Check a connectivity spec against N columns (one-line errors naming the field); a file spec
+ * gets its k. `readFiles` false (a config stored in a checkpoint, whose connectivity is its
+ * own tensor): a file spec must carry its k, and its path is never opened.
+ */
+function resolveConnectivitySpec(spec: ConnectivitySpec, n: number, learnPositions: boolean, readFiles: boolean): ConnectivitySpec {
   if (spec.kind === "dense") return spec;
   if (learnPositions) {
     throw new Error(`invalid config: connectivity is ${spec.kind} but learn_positions is true; learned positions need a dense sheet (sparse connections are fixed at init)`);
@@ -180,6 +184,11 @@ function resolveConnectivitySpec(spec: ConnectivitySpec, n: number, learnPositio
   }
   if (spec.kind === "file") {
     if (spec.k !== undefined) return spec; // resolved before (e.g. stored in a checkpoint): the file is not read again
+    if (!readFiles) {
+      throw new Error(
+        `invalid config: connectivity is a file spec without k (path ${JSON.stringify(spec.path)}); a stored config's connectivity comes from its sheet.connectivity tensor and no file it names is read`,
+      );
+    }
     let k: number;
     try {
       k = connectivityFromFile(spec.path, n).k;

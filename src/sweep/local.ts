@@ -10,6 +10,30 @@ import path from "node:path";
 import { executeRun, runRoot, runState } from "./run.ts";
 import type { PlannedRun, SweepPlan } from "./spec.ts";
 
+/**
+ * Set in a `--jobs` child's environment: its stdin is a pipe from the parent sweep, and the
+ * child stops (resumable) when that pipe closes, i.e. when the parent is gone, even by kill -9.
+ */
+export const PARENT_PIPE_ENV = "COLUMNFORMER_PARENT_PIPE";
+
+/**
+ * In a `--jobs` child (see {@link PARENT_PIPE_ENV}): exit (status 143, through the exit
+ * clean-up: temporary files removed, run lock released) as soon as the parent sweep process
+ * is gone. Does nothing elsewhere, and never keeps the process alive by itself.
+ */
+export function exitWithParent(log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): void {
+  if (process.env[PARENT_PIPE_ENV] !== "1") return;
+  const gone = () => {
+    log("the parent sweep process is gone; stopping (this run stays resumable: rerun the sweep)");
+    process.exit(143);
+  };
+  process.stdin.on("end", gone);
+  process.stdin.on("close", gone);
+  process.stdin.on("error", gone);
+  process.stdin.resume();
+  (process.stdin as unknown as { unref?: () => void }).unref?.();
+}
+
 /** How to start one run as a child process (needed when `jobs > 1`). */
 export interface ChildCommand {
   /** The CLI entry script (`process.argv[1]` of the `columnformer` command). */
@@ -96,7 +120,7 @@ export async function runSweepLocal(plan: SweepPlan, sweepDir: string, options: 
       }
       log(`${label(k, run)}: ${state}, starting`);
       const t0 = performance.now();
-      const { code, lastLine } = await runChild(child, sweepDir, run, threads, log, children);
+      const { code, lastLine } = await runChild(child, sweepDir, run, threads, log, children, options.verbose ?? true);
       const seconds = (performance.now() - t0) / 1000;
       if (code === 0) {
         reports[k] = { index: run.index, name: run.name, status: "completed", seconds };
@@ -134,6 +158,7 @@ function runChild(
   threads: number,
   log: (line: string) => void,
   children: Set<ChildProcess>,
+  verbose: boolean,
 ): Promise<{ code: number; lastLine: string | null }> {
   const args = [
     ...(child.execArgv ?? process.execArgv),
@@ -144,11 +169,13 @@ function runChild(
     path.resolve(sweepDir),
     "--task",
     String(run.index),
+    ...(verbose ? [] : ["--quiet"]),
   ];
   return new Promise((resolve) => {
     const proc = spawn(process.execPath, args, {
-      env: { ...process.env, COLUMNFORMER_THREADS: String(threads) },
-      stdio: ["ignore", "pipe", "pipe"],
+      // stdin: a pipe the child watches, so it stops when this process dies (even by kill -9)
+      env: { ...process.env, COLUMNFORMER_THREADS: String(threads), [PARENT_PIPE_ENV]: "1" },
+      stdio: ["pipe", "pipe", "pipe"],
     });
     children.add(proc);
     let lastLine: string | null = null;

@@ -5,19 +5,30 @@
  * <root>/config.json                       resolved config (written once, atomically)
  * <root>/log.jsonl                         one JSON record per line (append-only)
  * <root>/summary.json                      written by the caller via writeJsonAtomic
- * <root>/checkpoints/last.safetensors      (+ last.opt.safetensors: optimizer state)
- * <root>/checkpoints/best.safetensors      (+ best.opt.safetensors)
+ * <root>/checkpoints/last.safetensors      the model (any safetensors tool reads it)
+ * <root>/checkpoints/last.opt.safetensors  the training state: the model's tensors, AdamW
+ *                                          moments and step, in ONE file (what resume reads)
+ * <root>/checkpoints/best.safetensors      the model only
  * <root>/checkpoints/step-000100.safetensors (+ step-000100.opt.safetensors)
+ * <root>/.lock                             while a process trains here: its pid, host, start
  * ```
+ *
+ * Every file is written atomically; a training state is written before its model file, so
+ * a crash between the two leaves a complete state (resume) and, at worst, an older model
+ * file that the resumed run rewrites. A run directory is locked by the process training in
+ * it ({@link lockRunDir}); stale locks and temporary files of dead processes are removed
+ * when it is opened.
  *
  * State is explicit: a {@link RunDir} is just the paths; nothing is cached in
  * memory apart from a per-log write queue that keeps appends from this process
  * in order.
  */
-import { existsSync, readdirSync } from "node:fs";
-import { type FileHandle, mkdir, open, readFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeSync } from "node:fs";
+import { type FileHandle, open, readFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
-import { writeFileAtomic } from "../io/atomic.ts";
+import { ensureDir, ensureDirSync, onProcessExit, processAlive, removeStaleTempFiles, writeFileAtomic } from "../io/atomic.ts";
 
 /** Paths of one run directory. */
 export interface RunDir {
@@ -38,7 +49,8 @@ const CONFIG_FILE = "config.json";
 const LOG_FILE = "log.jsonl";
 const CHECKPOINTS_DIR = "checkpoints";
 
-function runDirPaths(root: string): RunDir {
+/** The paths of run directory `root` (nothing is read or created). */
+export function runDirPaths(root: string): RunDir {
   const abs = path.resolve(root);
   return {
     root: abs,
@@ -93,10 +105,17 @@ export async function createRunDir(root: string, resolvedConfig: unknown): Promi
   const dir = runDirPaths(root);
   const text = JSON.stringify(resolvedConfig) as string | undefined;
   if (text === undefined) throw new TypeError("createRunDir: resolvedConfig is not JSON-serialisable");
-  await mkdir(dir.checkpointsDir, { recursive: true });
+  await ensureDir(dir.checkpointsDir);
+  removeStaleTemps(dir);
   if (existsSync(dir.configPath)) {
     const existing = await readConfig(dir.configPath);
     // Compare the JSON round trip of the new config (as it would be stored) with the stored one.
+    if (canonicalJson(existing) !== canonicalJson(JSON.parse(text)) && neverTrained(dir)) {
+      // a start that failed before its first step (e.g. a missing data path) left only its
+      // config: nothing was trained, so the corrected run takes the directory over
+      await writeJsonAtomic(dir.configPath, resolvedConfig);
+      return dir;
+    }
     if (canonicalJson(existing) !== canonicalJson(JSON.parse(text))) {
       throw new Error(
         `run directory ${dir.root} already holds a different run (${dir.configPath}); ` +
@@ -107,6 +126,32 @@ export async function createRunDir(root: string, resolvedConfig: unknown): Promi
   }
   await writeJsonAtomic(dir.configPath, resolvedConfig);
   return dir;
+}
+
+/**
+ * Nothing of a run is here but its config: no logged step, no checkpoint, no summary, no
+ * starting parameters (`init.safetensors`, e.g. a grown or pruned model, is kept with its config).
+ */
+function neverTrained(dir: RunDir): boolean {
+  if (existsSync(path.join(dir.root, "summary.json")) || existsSync(path.join(dir.root, "init.safetensors"))) return false;
+  try {
+    if (statSync(dir.logPath).size > 0) return false;
+  } catch {
+    // no log
+  }
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir.checkpointsDir);
+  } catch {
+    // no checkpoints folder
+  }
+  return !names.some((n) => n.endsWith(".safetensors") && !n.startsWith("."));
+}
+
+/** Temporary files of dead writers, in the run directory and its checkpoints folder. */
+function removeStaleTemps(dir: RunDir): void {
+  removeStaleTempFiles(dir.root);
+  removeStaleTempFiles(dir.checkpointsDir);
 }
 
 async function readConfig(configPath: string): Promise<unknown> {
@@ -131,7 +176,180 @@ export async function openRunDir(root: string): Promise<{ dir: RunDir; config: u
     throw new Error(`${dir.root} is not a run directory: ${dir.configPath} is missing`);
   }
   const config = await readConfig(dir.configPath);
+  removeStaleTemps(dir);
   return { dir, config };
+}
+
+// ---------------------------------------------------------------------------
+// Lock
+
+/** The lock file of a run directory. */
+export const LOCK_FILE = ".lock";
+
+/** What a lock file holds. */
+export interface RunLockInfo {
+  pid: number;
+  host: string;
+  /** ISO time the lock was taken. */
+  started: string;
+  /** Random, to tell this lock from a later one of a reused pid. */
+  nonce: string;
+  /** The command line of the owner. */
+  command: string;
+  /** The owner's Slurm job (`SLURM_JOB_ID`, array task), when it ran under Slurm. */
+  slurm_job?: string;
+}
+
+/** This process's Slurm job (job id and array task), or undefined outside Slurm. */
+function slurmJob(): string | undefined {
+  const id = process.env.SLURM_JOB_ID;
+  if (!id) return undefined;
+  const task = process.env.SLURM_ARRAY_TASK_ID;
+  return task ? `${id}_${task}` : id;
+}
+
+/** A lock on another host counts as stale when its heartbeat (mtime) is older than this. */
+export const LOCK_STALE_MS = 10 * 60 * 1000;
+const LOCK_HEARTBEAT_MS = 60 * 1000;
+
+/** Locks this process holds: root -> { count (re-entrant), release }. */
+const heldLocks = new Map<string, { count: number; release: () => void }>();
+
+function readLockInfo(lockPath: string): RunLockInfo | null {
+  try {
+    const v = JSON.parse(readFileSync(lockPath, "utf8")) as Partial<RunLockInfo>;
+    if (typeof v.pid === "number" && typeof v.host === "string" && typeof v.nonce === "string") return v as RunLockInfo;
+  } catch {
+    // missing, or torn by a crash while it was written
+  }
+  return null;
+}
+
+/**
+ * Whether the lock at `lockPath` (content `info`) belongs to a process that is gone: on this
+ * host, its pid is not alive; on another host (a shared file system), its heartbeat stopped
+ * more than {@link LOCK_STALE_MS} ago, or it is this very Slurm job, requeued; an unreadable lock
+ * counts as stale after a minute.
+ */
+function lockIsStale(lockPath: string, info: RunLockInfo | null): boolean {
+  let age = 0;
+  try {
+    age = Date.now() - statSync(lockPath).mtimeMs;
+  } catch {
+    return true;
+  }
+  if (info === null) return age > LOCK_HEARTBEAT_MS;
+  if (info.host === os.hostname()) return info.pid !== process.pid && !processAlive(info.pid);
+  // a requeued Slurm job (node failure, preemption) keeps its job id: its earlier run is gone
+  const job = slurmJob();
+  if (job !== undefined && info.slurm_job === job) return true;
+  return age > LOCK_STALE_MS;
+}
+
+/**
+ * Lock the run directory `root` for this process (re-entrant within the process): creates
+ * `root`, writes `<root>/.lock` (pid, host, start time) exclusively, removes temporary files
+ * of dead writers, and returns the release function (also run when the process exits or
+ * stops on a signal). A lock held by a live process is refused with one line naming it; a
+ * stale one (its process gone, e.g. after kill -9) is taken over.
+ *
+ * @throws If another live process holds the lock, or `root` cannot be created.
+ */
+export function lockRunDir(root: string): () => void {
+  const dir = runDirPaths(root);
+  const held = heldLocks.get(dir.root);
+  if (held) {
+    held.count++;
+    return () => releaseOnce(dir.root);
+  }
+  ensureDirSync(dir.root);
+  const lockPath = path.join(dir.root, LOCK_FILE);
+  const info: RunLockInfo = {
+    pid: process.pid,
+    host: os.hostname(),
+    started: new Date().toISOString(),
+    nonce: randomBytes(8).toString("hex"),
+    command: process.argv.slice(1).join(" ").slice(0, 500),
+    ...(slurmJob() !== undefined ? { slurm_job: slurmJob() } : {}),
+  };
+  for (let attempt = 0; ; attempt++) {
+    let fd: number | null = null;
+    try {
+      fd = openSync(lockPath, "wx", 0o644);
+      writeSync(fd, JSON.stringify(info) + "\n");
+      fsyncSync(fd);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
+        if (fd !== null) rmSync(lockPath, { force: true });
+        throw new Error(`cannot lock run directory ${dir.root}: ${(e as Error).message}`);
+      }
+      const owner = readLockInfo(lockPath);
+      if (attempt >= 3 || !lockIsStale(lockPath, owner)) {
+        const who = owner
+          ? `process ${owner.pid} on ${owner.host} (since ${owner.started}: ${owner.command})`
+          : "another process (its lock file is being written)";
+        throw new Error(
+          `run directory ${dir.root} is in use by ${who}; wait for it to finish or stop it` +
+            (owner ? ` (kill ${owner.pid})` : "") +
+            `; if no such process is running, delete ${lockPath}`,
+        );
+      }
+      // stale: move it aside atomically, and put it back if it turned out to be a fresh one
+      const grave = `${lockPath}.stale.${process.pid}.${randomBytes(4).toString("hex")}`;
+      try {
+        renameSync(lockPath, grave);
+      } catch {
+        continue; // someone else moved it first
+      }
+      const moved = readLockInfo(grave);
+      if (moved?.nonce !== owner?.nonce) {
+        try {
+          linkSync(grave, lockPath); // a lock taken meanwhile: restore it (fails if yet another exists)
+        } catch {
+          // ignore
+        }
+      }
+      rmSync(grave, { force: true });
+    } finally {
+      if (fd !== null) closeSync(fd);
+    }
+  }
+  removeStaleTemps(dir);
+  const heartbeat = setInterval(() => {
+    try {
+      const now = new Date();
+      utimesSync(lockPath, now, now);
+    } catch {
+      // the directory went away; nothing to keep alive
+    }
+  }, LOCK_HEARTBEAT_MS);
+  heartbeat.unref();
+  let unregister: () => void = () => undefined;
+  const release = () => {
+    clearInterval(heartbeat);
+    unregister();
+    heldLocks.delete(dir.root);
+    if (readLockInfo(lockPath)?.nonce === info.nonce) rmSync(lockPath, { force: true });
+  };
+  unregister = onProcessExit(release);
+  heldLocks.set(dir.root, { count: 1, release });
+  return () => releaseOnce(dir.root);
+}
+
+function releaseOnce(root: string): void {
+  const held = heldLocks.get(root);
+  if (!held) return;
+  held.count--;
+  if (held.count <= 0) held.release();
+}
+
+/** Who holds the lock of run directory `root`, or null when it is free (or the lock is stale). */
+export function runDirLockOwner(root: string): RunLockInfo | null {
+  const lockPath = path.join(runDirPaths(root).root, LOCK_FILE);
+  if (!existsSync(lockPath)) return null;
+  const info = readLockInfo(lockPath);
+  return lockIsStale(lockPath, info) ? null : info;
 }
 
 // ---------------------------------------------------------------------------
@@ -164,7 +382,7 @@ function enqueue<T>(key: string, job: () => Promise<T>): Promise<T> {
 export function appendLog(dir: RunDir, record: Record<string, unknown>): Promise<void> {
   const line = JSON.stringify(record) + "\n";
   return enqueue(dir.logPath, async () => {
-    await mkdir(path.dirname(dir.logPath), { recursive: true });
+    await ensureDir(path.dirname(dir.logPath));
     const handle = await open(dir.logPath, "a+");
     try {
       const { size } = await handle.stat();
@@ -317,4 +535,28 @@ export function listStepCheckpoints(dir: RunDir): number[] {
     if (m) steps.push(Number(m[1]));
   }
   return steps.sort((a, b) => a - b);
+}
+
+const STEP_STATE_RE = /^step-(\d+)(?:\.opt)?\.safetensors$/;
+
+/**
+ * Checkpoints to resume from, newest first: `last`, then every step that has a model or a
+ * training-state file, descending. The caller checks each one (see src/checkpoint/training-state.ts).
+ */
+export function resumeCandidates(dir: RunDir): CheckpointTag[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir.checkpointsDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+  const steps = new Set<number>();
+  for (const name of names) {
+    const m = STEP_STATE_RE.exec(name);
+    if (m) steps.add(Number(m[1]));
+  }
+  const tags: CheckpointTag[] = [...steps].sort((a, b) => b - a);
+  if (names.includes("last.safetensors") || names.includes("last.opt.safetensors")) tags.unshift("last");
+  return tags;
 }

@@ -1,6 +1,7 @@
 /** Opening a checkpoint written by `columnformer train` together with its training config and session. */
 import { loadVisionCheckpoint, type VisionCheckpoint } from "../checkpoint/vision-checkpoint.ts";
 import { parseDataSpec } from "../data/index.ts";
+import { tree } from "../engine/jax.ts";
 import { withLearnedPositions } from "../geometry/learned.ts";
 import { parseTrainConfig, type TrainConfig } from "./config.ts";
 import type { Backend } from "../engine/backend.ts";
@@ -22,7 +23,20 @@ export async function loadTrainedModel(path: string, dataJson?: string, backend?
   if (!checkpoint.metadata.train_config) {
     throw new Error(`${path} has no train_config metadata; was it written by columnformer train?`);
   }
-  const config = parseTrainConfig(JSON.parse(checkpoint.metadata.train_config));
+  let stored: unknown;
+  try {
+    stored = JSON.parse(checkpoint.metadata.train_config);
+  } catch (e) {
+    tree.dispose(checkpoint.params);
+    throw new Error(`${path}: metadata "train_config" is not valid JSON (${(e as Error).message})`);
+  }
+  let config: TrainConfig;
+  try {
+    config = parseTrainConfig(stored);
+  } catch (e) {
+    tree.dispose(checkpoint.params);
+    throw new Error(`${path}: metadata "train_config": ${(e as Error).message}`);
+  }
   if (dataJson) {
     let spec: unknown;
     try {
@@ -35,7 +49,8 @@ export async function loadTrainedModel(path: string, dataJson?: string, backend?
   // a learned geometry: distances and figures use the positions the model ended with
   const positions = checkpoint.params.positions;
   const geometry = positions ? await withLearnedPositions(checkpoint.geometry, positions.ref) : undefined;
-  // a sparse sheet keeps the connectivity it was trained with (its resolved spec: a file is not read again)
-  if (checkpoint.connectivity) config.sheet = { ...config.sheet, connectivity: checkpoint.sheet.connectivity! };
+  // the model is what the checkpoint's tensors are: its own (validated) sheet config, whose
+  // connectivity is the file's sheet.connectivity tensor; no path in train_config is ever read
+  config.sheet = { ...checkpoint.sheet, connectivity: checkpoint.sheet.connectivity ?? { kind: "dense" } };
   return { checkpoint, config, session: createSession(config, { learned: geometry, indices: checkpoint.connectivity?.indices, backend }) };
 }

@@ -4,16 +4,19 @@
  * atomic checkpoints (every K steps, last, best) and exact resume.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { type BatchStats, batches, type ImageBatch, type ImageDataset, openDataset } from "../data/index.ts";
 import { initEngine } from "../engine/engine.ts";
-import { type JsTree, numpy as np, tree } from "../engine/jax.ts";
+import { jit, type JsTree, numpy as np, tree } from "../engine/jax.ts";
 import { describeGeometry } from "../geometry/index.ts";
-import { loadOptimizerState, loadVisionCheckpoint, readCheckpointConnectivity, saveOptimizerState, saveVisionCheckpoint } from "../checkpoint/vision-checkpoint.ts";
-import { countParameters } from "../checkpoint/param-tree.ts";
+import { loadOptimizerState, loadVisionCheckpoint, readCheckpointConnectivity } from "../checkpoint/vision-checkpoint.ts";
+import { NonFiniteParametersError } from "../checkpoint/checkpoint.ts";
+import { readSafetensors } from "../checkpoint/safetensors.ts";
+import { checkResumePoint, type ResumePoint, saveTrainingCheckpoint } from "../checkpoint/training-state.ts";
+import { canonicalParamOrder, countParameters } from "../checkpoint/param-tree.ts";
 import { flopsPerImage } from "../model/cost.ts";
 import { initVision, type VisionParams } from "../model/vision.ts";
 import { adamwConfig, adamwInit, adamwUpdate, type AdamWState, decayMaskFor, mapParamLeaves } from "./adamw.ts";
@@ -25,9 +28,13 @@ import {
   appendLog,
   checkpointPath,
   createRunDir,
+  type CheckpointTag,
+  lockRunDir,
   openRunDir,
   optimizerPath,
+  resumeCandidates,
   type RunDir,
+  runDirPaths,
   truncateLogAfter,
   writeJsonAtomic,
 } from "./run-dir.ts";
@@ -67,6 +74,18 @@ export interface TrainOptions {
   initFrom?: string;
   /** The engine that runs the sheet (default: see src/train/backend.ts). */
   backend?: Backend;
+  /**
+   * {@link resume} only: train to this many steps instead of the run's `steps` (config.json is
+   * updated; the learning-rate and penalty schedules then span the new length). Fewer steps
+   * than the checkpoint has are refused.
+   */
+  steps?: number;
+}
+
+/** A checked checkpoint to resume from, and which one it is. */
+interface ResumeFrom {
+  tag: CheckpointTag;
+  point: ResumePoint;
 }
 
 /**
@@ -78,32 +97,98 @@ export const INIT_CHECKPOINT = "init.safetensors";
 
 const TRAIN_MASK = 1;
 
-/** Start a new run in `root` (refused if `root` holds a different run). */
+/** Start a new run in `root` (refused if `root` holds a different run, or is in use by another process). */
 export async function train(config: TrainConfig, root: string, options: TrainOptions = {}): Promise<TrainSummary> {
-  const dir = await createRunDir(root, config);
-  if (existsSync(checkpointPath(dir, "last"))) {
-    throw new Error(`${root} already has checkpoints; resume it with --resume ${root} or choose a new directory`);
+  const unlock = lockRunDir(root);
+  try {
+    const dir = await createRunDir(root, config);
+    const found = await findResumePoint(dir, () => undefined);
+    if (found) {
+      throw new Error(`${root} already has checkpoints (step ${found.point.step}); resume it with --resume ${root} or choose a new directory`);
+    }
+    if (options.initFrom !== undefined) {
+      const target = path.join(dir.root, INIT_CHECKPOINT);
+      if (!existsSync(options.initFrom)) throw new Error(`initial checkpoint ${options.initFrom} does not exist`);
+      if (path.resolve(options.initFrom) !== path.resolve(target)) await writeFileAtomic(target, await readFile(options.initFrom));
+    }
+    return await runTraining(config, dir, null, options);
+  } finally {
+    unlock();
   }
-  if (options.initFrom !== undefined) {
-    const target = path.join(dir.root, INIT_CHECKPOINT);
-    if (!existsSync(options.initFrom)) throw new Error(`initial checkpoint ${options.initFrom} does not exist`);
-    if (path.resolve(options.initFrom) !== path.resolve(target)) await writeFileAtomic(target, await readFile(options.initFrom));
-  }
-  return runTraining(config, dir, null, options);
 }
 
-/** Continue the run in `root` from its last checkpoint. */
+/**
+ * Continue the run in `root` from its newest complete checkpoint (`last`, else the newest
+ * `step-N`, each checked: one consistent training state; a damaged one is skipped with a
+ * message); with none, it trains from the start. Refused while another process trains there.
+ */
 export async function resume(root: string, options: TrainOptions = {}): Promise<TrainSummary> {
-  const { dir, config } = await openRunDir(root);
-  const resolved = parseTrainConfig(config);
-  const last = checkpointPath(dir, "last");
-  return runTraining(resolved, dir, existsSync(last) ? last : null, options);
+  await openRunDir(root); // "not a run directory" before anything is created or locked
+  const unlock = lockRunDir(root);
+  try {
+    const { dir, config } = await openRunDir(root);
+    let resolved = parseTrainConfig(config);
+    const say = (line: string) => (options.verbose ?? true) && process.stderr.write(`${line}\n`);
+    // a skipped checkpoint is a warning: shown even with --quiet
+    const found = await findResumePoint(dir, (line) => process.stderr.write(`${line}\n`));
+    if (options.steps !== undefined && options.steps !== resolved.steps) {
+      const at = found?.point.step ?? 0;
+      if (options.steps < at) {
+        throw new Error(`--steps ${options.steps} is fewer than the ${at} steps its checkpoint has done; give at least ${at}`);
+      }
+      say(`extending ${dir.root} from ${resolved.steps} to ${options.steps} steps (the schedules now span ${options.steps} steps)`);
+      resolved = parseTrainConfig({ ...(config as object), steps: options.steps });
+      await writeJsonAtomic(dir.configPath, resolved);
+      await rm(path.join(dir.root, "summary.json"), { force: true });
+    }
+    return await runTraining(resolved, dir, found, options);
+  } finally {
+    unlock();
+  }
+}
+
+/**
+ * The newest complete checkpoint of the run: `last` unless a newer `step-N` exists, each
+ * checked by {@link checkResumePoint}; damaged or half-written ones are skipped, and `say`
+ * names them and where the run resumes instead. Null when there is none.
+ */
+async function findResumePoint(dir: RunDir, say: (line: string) => void): Promise<ResumeFrom | null> {
+  const tags = resumeCandidates(dir);
+  if (tags.length === 0) return null;
+  const problems: string[] = [];
+  const check = async (tag: CheckpointTag): Promise<ResumeFrom | null> => {
+    const statePath = optimizerPath(dir, tag);
+    if (!existsSync(statePath)) {
+      problems.push(`${path.basename(statePath)} is missing`);
+      return null;
+    }
+    try {
+      return { tag, point: await checkResumePoint(checkpointPath(dir, tag), statePath) };
+    } catch (e) {
+      problems.push((e as Error).message.replace(`${dir.checkpointsDir}${path.sep}`, ""));
+      return null;
+    }
+  };
+  const last = tags[0] === "last" ? await check("last") : null;
+  let found: ResumeFrom | null = null;
+  for (const tag of tags) {
+    if (tag === "last") continue;
+    if (last !== null && (tag as number) <= last.point.step) break;
+    found = await check(tag);
+    if (found) break;
+  }
+  found ??= last;
+  if (problems.length > 0) {
+    const where = found ? `resuming from ${path.basename(checkpointPath(dir, found.tag))} (step ${found.point.step})` : "no complete checkpoint is left, so it starts from step 0";
+    say(`warning: ${dir.checkpointsDir}: skipped ${problems.join("; ")}; ${where}`);
+  }
+  return found;
 }
 
 /**
  * Bring the run in `root` to `config.steps`: a finished run (summary.json for all its steps)
- * returns its summary, one with checkpoints/last resumes, anything else trains from the start
- * (from `init.safetensors` when the directory has one).
+ * returns its summary, one with checkpoints resumes (from its newest complete one), anything
+ * else trains from the start (from `init.safetensors` when the directory has one).
  */
 export async function trainToCompletion(config: TrainConfig, root: string, options: TrainOptions = {}): Promise<TrainSummary> {
   const summaryPath = path.join(root, "summary.json");
@@ -111,17 +196,20 @@ export async function trainToCompletion(config: TrainConfig, root: string, optio
     const summary = JSON.parse(readFileSync(summaryPath, "utf8")) as TrainSummary;
     if (summary.steps === config.steps) return summary;
   }
-  if (existsSync(path.join(root, "checkpoints", "last.safetensors"))) return resume(root, options);
+  const dir = runDirPaths(root);
+  if (existsSync(dir.configPath) && resumeCandidates(dir).length > 0) {
+    return resume(root, options);
+  }
   return train(config, root, options);
 }
 
-async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: string | null, options: TrainOptions): Promise<TrainSummary> {
+async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: ResumeFrom | null, options: TrainOptions): Promise<TrainSummary> {
   await initEngine();
   // a sparse sheet resumes with the connectivity its checkpoint stores (it wins over rebuilding it,
   // and a connectivity file need not be read again)
   const initPath = path.join(dir.root, INIT_CHECKPOINT);
   const initFrom = !fromCheckpoint && existsSync(initPath) ? initPath : null;
-  const source = fromCheckpoint ?? initFrom;
+  const source = fromCheckpoint?.point.paramsPath ?? initFrom;
   const stored = source ? await readCheckpointConnectivity(source) : null;
   if (stored) config = { ...config, sheet: { ...config.sheet, connectivity: stored.spec } };
   const session = createSession(config, { indices: stored?.indices, backend: options.backend });
@@ -135,7 +223,7 @@ async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: str
 async function trainInSession(
   session: Session,
   dir: RunDir,
-  fromCheckpoint: string | null,
+  fromCheckpoint: ResumeFrom | null,
   options: TrainOptions,
   initFrom: string | null,
 ): Promise<TrainSummary> {
@@ -151,16 +239,20 @@ async function trainInSession(
   let params: VisionParams;
   let opt: AdamWState<VisionParams>;
   let startStep = 0;
+  const same = (a: unknown, b: unknown) => isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
   if (fromCheckpoint) {
-    const ckpt = await loadVisionCheckpoint(fromCheckpoint);
-    params = ckpt.params;
-    opt = await loadOptimizerState(optimizerPath(dir, "last"), params);
-    startStep = ckpt.step;
-    await truncateLogAfter(dir, startStep);
-    say(`resuming ${dir.root} at step ${startStep}`);
+    const ckpt = await loadVisionCheckpoint(fromCheckpoint.point.paramsPath);
+    if (!same(ckpt.sheet, session.sheet) || !same(ckpt.vision, vision)) {
+      tree.dispose(ckpt.params);
+      throw new Error(`${fromCheckpoint.point.paramsPath}: its sheet / vision config differs from ${dir.configPath}; restore that run's config.json or start a new run`);
+    }
+    // one leaf order for fresh and loaded parameters: the clipping norm sums leaves in this order
+    params = canonicalParamOrder(ckpt.params);
+    opt = await loadOptimizerState(fromCheckpoint.point.statePath, params);
+    startStep = fromCheckpoint.point.step;
+    say(`resuming ${dir.root} at step ${startStep}${fromCheckpoint.tag === "last" ? "" : ` (from ${path.basename(checkpointPath(dir, fromCheckpoint.tag))})`}`);
   } else if (initFrom) {
     const ckpt = await loadVisionCheckpoint(initFrom);
-    const same = (a: unknown, b: unknown) => isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
     if (!same(ckpt.sheet, session.sheet) || !same(ckpt.vision, vision)) {
       tree.dispose(ckpt.params);
       throw new Error(`${initFrom}: its sheet / vision config differs from the run's config, so its parameters cannot start this run`);
@@ -169,13 +261,16 @@ async function trainInSession(
       tree.dispose(ckpt.params);
       throw new Error(`${initFrom}: starting from a checkpoint with learned positions is not supported`);
     }
-    params = ckpt.params;
+    params = canonicalParamOrder(ckpt.params);
     opt = adamwInit(params);
     say(`starting ${dir.root} from the parameters of ${initFrom}`);
   } else {
-    params = initVision(session.sheet, vision, session.geometry, config.seed, session.connectivity);
+    params = canonicalParamOrder(initVision(session.sheet, vision, session.geometry, config.seed, session.connectivity));
     opt = adamwInit(params);
   }
+  // the log keeps only the steps the restored state has seen (a crash may have logged more)
+  await truncateLogAfter(dir, startStep);
+  const restored = fromCheckpoint?.point.metadata ?? {};
   const decayMask = decayMaskFor(params);
   const lrScale = mapParamLeaves(params, (path) => (path === "positions" ? config.positions.lr_scale : 1), "lrScale");
   const optim = adamwConfig({ ...config.optim, lr: config.optim.lr });
@@ -192,20 +287,42 @@ async function trainInSession(
       `${describeGeometry(session.geometry)}${session.connectivity ? ` (sparse: ${session.sheet.connectivity!.kind}, K ${session.connectivity.k})` : ""}, ${parameters.toLocaleString("en-US")} parameters, ${(flops / 1e6).toFixed(1)} MFLOP/image, ${config.steps} steps on the ${describeBackend(session.backend)} -> ${dir.root}`,
   );
 
-  const stats: BatchStats = { skipped: 0 };
+  // run statistics saved with the state, so a resumed run's summary counts the whole run
+  const stats: BatchStats = { skipped: countIn(restored.skipped_images) };
   const stream = trainStream(session, trainSet, startStep * config.accum_steps, stats);
   const progress = new Progress(config.steps, { label: "train", stream: verbose ? process.stderr : { write: () => true } });
   const t0 = performance.now();
-  let imagesSeen = 0;
-  let best: (EvalResult & { step: number }) | null = readBest(dir);
+  const priorSeconds = countIn(restored.train_seconds);
+  let imagesSeen = countIn(restored.images_seen);
+  let best: (EvalResult & { step: number }) | null = restoreBest(readBest(dir), restored.best, startStep);
   let lastEval: EvalResult | null = null;
-  const isBetter = (r: EvalResult) => best === null || primary(r) < primary(best);
+  let lastSaved: number | null = fromCheckpoint ? startStep : null;
+  // a non-finite metric is never best
+  const isBetter = (r: EvalResult) => Number.isFinite(primary(r)) && (best === null || primary(r) < primary(best));
+  const diverged = (step: number, what: string) => divergenceError(config, step, what, lastSaved);
 
+  /** Model (and, but for `best`, training state: one file, written first) of `step`; never non-finite. */
   const saveAll = async (tag: "last" | "best" | number, step: number) => {
-    const meta = { step: String(step), train_config: JSON.stringify(config) };
-    await saveVisionCheckpoint(checkpointPath(dir, tag), session.sheet, vision, session.geometry, params, meta, session.connectivity);
-    if (tag !== "best") await saveOptimizerState(optimizerPath(dir, tag), opt);
+    const meta: Record<string, string> = {
+      train_config: JSON.stringify(config),
+      skipped_images: String(stats.skipped),
+      images_seen: String(imagesSeen),
+      train_seconds: String(priorSeconds + (performance.now() - t0) / 1000),
+      ...(best ? { best: JSON.stringify(best) } : {}),
+    };
+    const ckpt = { sheet: session.sheet, vision, geometry: session.geometry, params, connectivity: session.connectivity, step, metadata: meta };
+    try {
+      await saveTrainingCheckpoint(checkpointPath(dir, tag), tag === "best" ? null : optimizerPath(dir, tag), { ...ckpt, opt: tag === "best" ? null : opt });
+    } catch (e) {
+      if (e instanceof NonFiniteParametersError) throw diverged(step, `the parameters after step ${step} are not finite (tensor ${JSON.stringify(e.tensor)}: ${e.count} NaN/infinite values)`);
+      throw e;
+    }
+    if (tag !== "best") lastSaved = step;
   };
+  // a fallback, or a crash between a state and its model file: make `last` this state again
+  if (fromCheckpoint && (fromCheckpoint.tag !== "last" || (await modelStep(checkpointPath(dir, "last"))) !== startStep)) {
+    await saveAll("last", startStep);
+  }
 
   for (let step = startStep; step < config.steps; step++) {
     const tStep = performance.now();
@@ -239,7 +356,9 @@ async function trainInSession(
     imagesSeen += parts.images;
     const n = config.accum_steps;
     const loss = parts.loss / n;
-    if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${step + 1} (loss ${loss}); lower optim.lr or enable optim.clip_norm`);
+    if (!Number.isFinite(loss)) throw diverged(step + 1, `the training loss is ${loss}`);
+    if (config.optim.clip_norm !== null && !Number.isFinite(gradNorm)) throw diverged(step + 1, `the gradient norm is ${gradNorm}`);
+    if (!(await allFinite(params))) throw diverged(step + 1, `the parameters after step ${step + 1} are not finite`);
     const record: Record<string, unknown> = {
       step: step + 1,
       loss,
@@ -261,6 +380,7 @@ async function trainInSession(
     const done = step + 1;
     if (done % config.eval_every === 0 || done === config.steps) {
       lastEval = await evaluate(session, params, testSet, config.eval_images, stats);
+      if (!Number.isFinite(primary(lastEval))) throw diverged(done, `the held-out ${vision.task === "mim" ? "MIM loss" : "accuracy"} is not finite`);
       Object.assign(record, prefixKeys(lastEval, "eval_"));
       if (isBetter(lastEval)) {
         best = { ...lastEval, step: done };
@@ -288,7 +408,7 @@ async function trainInSession(
   }
   await saveAll("last", config.steps);
   await stream.return(undefined);
-  const wall = (performance.now() - t0) / 1000;
+  const wall = priorSeconds + (performance.now() - t0) / 1000;
   progress.done();
   const final = lastEval ?? (await evaluate(session, params, testSet, config.eval_images, stats));
   if (vision.task === "mim") {
@@ -318,6 +438,22 @@ async function trainInSession(
   return summary;
 }
 
+/** How many values of all leaves are NaN or infinite. */
+const nonFiniteCount = jit((leaves: np.Array[]): np.Array => {
+  let acc: np.Array | null = null;
+  for (const x of leaves) {
+    const s = np.isfinite(x).astype(np.float32).mul(-1).add(1).sum();
+    acc = acc === null ? s : acc.add(s);
+  }
+  return acc ?? np.zeros([]);
+});
+
+/** Whether every parameter is finite (one reduction on the device). Borrows `params`. */
+async function allFinite(params: VisionParams): Promise<boolean> {
+  const [leaves] = tree.flatten(params as unknown as JsTree<np.Array>);
+  return (await nonFiniteCount(leaves.map((x) => x.ref)).data())[0] === 0;
+}
+
 /** Leafwise a + b. Consumes both. */
 function addTrees(a: VisionParams, b: VisionParams): VisionParams {
   const [la, def] = tree.flatten(a as unknown as JsTree<np.Array>);
@@ -338,6 +474,57 @@ function primary(r: EvalResult): number {
 
 function prefixKeys(r: EvalResult, prefix: string): Record<string, number> {
   return Object.fromEntries(Object.entries(r).filter(([, v]) => typeof v === "number").map(([k, v]) => [prefix + k, v as number]));
+}
+
+/** A non-negative number stored as checkpoint metadata text (0 when absent or malformed). */
+function countIn(text: string | undefined): number {
+  const v = Number(text ?? 0);
+  return Number.isFinite(v) && v >= 0 ? v : 0;
+}
+
+/**
+ * The best evaluation as of `startStep`: best.json when it is not newer than the restored
+ * state (a crash can leave a best of steps the resumed run will redo), else the best record
+ * saved with the state; a non-finite one counts as none.
+ */
+function restoreBest(
+  onDisk: (EvalResult & { step: number }) | null,
+  saved: string | undefined,
+  startStep: number,
+): (EvalResult & { step: number }) | null {
+  let best = onDisk !== null && onDisk.step <= startStep ? onDisk : null;
+  if (best === null && saved !== undefined) {
+    try {
+      best = JSON.parse(saved) as EvalResult & { step: number };
+    } catch {
+      best = null;
+    }
+  }
+  return best !== null && Number.isFinite(primary(best)) && best.step <= startStep ? best : null;
+}
+
+/** The step stored in a model file's metadata, or null when it is missing or unreadable. */
+async function modelStep(file: string): Promise<number | null> {
+  if (!existsSync(file)) return null;
+  try {
+    const v = Number((await readSafetensors(file)).metadata.step);
+    return Number.isSafeInteger(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** One line: the run diverged at `step` (what went wrong), what is intact, and what to change. */
+function divergenceError(config: TrainConfig, step: number, what: string, lastSaved: number | null): Error {
+  const { lr, clip_norm: clip, warmup_fraction: warmup } = config.optim;
+  const hint =
+    clip === null
+      ? `enable optim.clip_norm (e.g. --set optim.clip_norm=1) or lower optim.lr (now ${lr})`
+      : `lower optim.lr (now ${lr}, e.g. --set optim.lr=${Number((lr / 10).toPrecision(3))})` +
+        (warmup < 0.1 ? ` or lengthen the warm-up (optim.warmup_fraction, now ${warmup})` : "") +
+        ` (gradients are already clipped to norm ${clip})`;
+  const kept = lastSaved === null ? "no checkpoint was written" : `checkpoints up to step ${lastSaved} are intact`;
+  return new Error(`training diverged at step ${step}: ${what}; ${kept} (nothing non-finite is saved); start a new run and ${hint}`);
 }
 
 function readBest(dir: RunDir): (EvalResult & { step: number }) | null {
@@ -382,6 +569,8 @@ async function* trainStream(session: Session, ds: ImageDataset, startBatch: numb
   if (perEpoch === 0) throw new Error(`the training set has ${ds.length} images, fewer than batch_size ${config.batch_size}`);
   let epoch = Math.floor(startBatch / perEpoch);
   let skip = startBatch % perEpoch;
+  // the replayed reads of a resumed run were counted (and warned about) before its checkpoint
+  const countedBefore = stats.skipped;
   for (;;) {
     for await (const batch of batches(ds, {
       batchSize: config.batch_size,
@@ -394,10 +583,13 @@ async function* trainStream(session: Session, ds: ImageDataset, startBatch: numb
       augmentOptions: { scale: config.crop_scale, flipProbability: config.hflip ? 0.5 : 0 },
       dropLast: true,
       stats,
-      onSkip: (index, reason) => process.stderr.write(`warning: skipped unreadable training image ${index} (${reason})\n`),
+      onSkip: (index, reason) => {
+        if (skip === 0) process.stderr.write(`warning: skipped unreadable training image ${ds.describe?.(index) ?? `${index} of ${ds.name}`} (${reason})\n`);
+      },
     })) {
       if (skip > 0) {
         skip--;
+        if (skip === 0) stats.skipped = countedBefore;
         continue;
       }
       yield batch;

@@ -17,11 +17,16 @@ export function registerEval(program: Command): void {
     .option("--data <json>", 'data set as JSON, e.g. \'{"kind":"fashion-mnist"}\' (default: the one it was trained on)')
     .action(async (path: string, opts: { split: string; images: number; data?: string }) => {
       if (opts.split !== "train" && opts.split !== "test") throw new Error(`--split must be train or test, got "${opts.split}"`);
+      if (opts.images < 1) throw new Error(`--images must be at least 1, got ${opts.images}`);
       await initEngine();
       const { checkpoint: ckpt, config, session } = await loadTrainedModel(path, opts.data);
       const ds = await openDataset(config.data, opts.split);
       const result = await evaluate(session, ckpt.params, ds, opts.images);
       tree.dispose(ckpt.params);
+      const metric = result.mim_loss ?? result.accuracy;
+      if (metric === undefined || metric === null || !Number.isFinite(metric)) {
+        throw new Error(`${path}: its ${result.mim_loss !== undefined ? "MIM loss" : "accuracy"} on ${opts.split} is not finite (${metric}); the model diverged, use an earlier checkpoint of its run`);
+      }
       console.log(JSON.stringify({ checkpoint: path, step: ckpt.step, split: opts.split, ...result }, null, 2));
     });
 }

@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
 import { writeFileAtomic } from "../../io/atomic.ts";
-import { runSweepLocal } from "../../sweep/local.ts";
+import { exitWithParent, runSweepLocal } from "../../sweep/local.ts";
 import {
   assertPlanUnchanged,
   assertRunDirsMatch,
@@ -95,6 +95,7 @@ export function registerSweep(program: Command): void {
 
       if (opts.task !== undefined) {
         // one run, in this process: a --jobs child or a Slurm array task
+        exitWithParent(); // a --jobs child stops when its parent sweep is gone
         assertPlanUnchanged(plan, sweepDir, file);
         const run = plan.runs[indices[0]];
         const result = await executeRun(plan, run, sweepDir, { verbose });
