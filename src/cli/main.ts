@@ -15,6 +15,7 @@ import { registerCompare } from "./commands/compare.ts";
 import { registerPrune } from "./commands/prune.ts";
 import { registerGrow } from "./commands/grow.ts";
 import { registerProgressive } from "./commands/progressive.ts";
+import { registerView } from "./commands/view.ts";
 import { parseBackend } from "../engine/backend.ts";
 
 // Ctrl-C, kill and hang-up remove half-written temporary files and release run-directory locks
@@ -45,6 +46,7 @@ registerCompare(program);
 registerPrune(program);
 registerGrow(program);
 registerProgressive(program);
+registerView(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,71 @@
+/**
+ * A trained vision checkpoint, loaded from its bytes with the checkpoint modules' own
+ * validation (config, tensor names, dtypes and shapes, finiteness): what the viewer's page
+ * does after fetching `checkpoint.safetensors`. Runs in the browser and in Node.js.
+ */
+import { checkpointConfig, checkpointConnectivity, firstNonFinite, sheetTensorShapes, tensorsToTree } from "../../checkpoint/checkpoint.ts";
+import { decodeSafetensors, expectTensor } from "../../checkpoint/safetensors.ts";
+import { checkpointVisionConfig, visionTensorShapes } from "../../checkpoint/vision-checkpoint.ts";
+import type { Geometry } from "../../geometry/index.ts";
+import type { SheetConfig } from "../../model/config.ts";
+import type { SheetParams } from "../../model/params.ts";
+import type { SheetConnectivity } from "../../model/sheet-connectivity.ts";
+import { type VisionConfig, type VisionLayout, type VisionParams, visionLayout } from "../../model/vision.ts";
+
+/** A checkpoint ready to run in the viewer. */
+export interface ViewerModel {
+  sheet: SheetConfig;
+  vision: VisionConfig;
+  geometry: Geometry;
+  layout: VisionLayout;
+  /** Parameters (jax-js arrays; the viewer borrows them with tree.ref for every forward). */
+  params: VisionParams;
+  /** A sparse sheet's source columns [N, K], or null (dense). */
+  connectivity: SheetConnectivity | null;
+  /** Learned column positions [N, positionDim] (sheet.learn_positions), else null: draw the geometry's. */
+  learnedPositions: Float32Array | null;
+  /** MIM mask ratio of the training config (0.75 when unknown). */
+  maskRatio: number;
+  step: number;
+  metadata: Record<string, string>;
+}
+
+function maskRatioOf(metadata: Record<string, string>): number {
+  try {
+    const r = (JSON.parse(metadata.train_config ?? "{}") as { mask_ratio?: unknown }).mask_ratio;
+    return typeof r === "number" && r > 0 && r < 1 ? r : 0.75;
+  } catch {
+    return 0.75;
+  }
+}
+
+/** Decode and validate a vision checkpoint from its bytes; `source` names it in messages. */
+export function modelFromBytes(bytes: Uint8Array, source: string): ViewerModel {
+  const file = decodeSafetensors(bytes, source);
+  const { config: sheet, geometry } = checkpointConfig(file, source);
+  const n = sheet.num_columns;
+  expectTensor(file, "dist", "F32", [n, n], source);
+  const connectivity = checkpointConnectivity(file, sheet, geometry, source);
+  const vision = checkpointVisionConfig(file, source);
+  const bad = firstNonFinite(file.tensors);
+  if (bad) {
+    throw new Error(`${source}: tensor ${JSON.stringify(bad.name)} has ${bad.count} non-finite value${bad.count === 1 ? "" : "s"} (NaN or infinity): the model diverged`);
+  }
+  const layout = visionLayout(vision, geometry);
+  const sheetParams = tensorsToTree(file, sheetTensorShapes(sheet), source, "sheet.") as unknown as SheetParams;
+  const rest = tensorsToTree(file, visionTensorShapes(sheet, vision, layout), source);
+  const params = { ...rest, sheet: sheetParams } as unknown as VisionParams;
+  const positions = file.tensors.positions;
+  return {
+    sheet,
+    vision,
+    geometry,
+    layout,
+    params,
+    connectivity,
+    learnedPositions: positions ? Float32Array.from(positions.data as Float32Array) : null,
+    maskRatio: maskRatioOf(file.metadata),
+    step: Number(file.metadata.step ?? 0),
+    metadata: file.metadata,
+  };
+}
