@@ -27,7 +27,7 @@ void update_task(void* ctx, int begin, int end, int) {
     size_t lo = (size_t)ch * kChunk, hi = std::min(u.n, lo + kChunk);
     for (size_t i = lo; i < hi; i++) {
       float p = a.weight_decay != 0 ? u.p[i] * keep : u.p[i];
-      float g = u.g[i];
+      float g = u.g[i] * a.grad_scale;
       float m = u.m[i] * a.beta1 + g * c1;
       float v = u.v[i] * a.beta2 + (g * g) * c2;
       u.m[i] = m;

@@ -1,5 +1,6 @@
 // AdamW on host arrays (decoupled weight decay, as torch.optim.AdamW and src/train/adamw.ts), one
 // leaf at a time, multithreaded over contiguous chunks. Per element, for step t (1-based):
+//   g <- g * grad_scale
 //   p <- p * (1 - lr * wd)                    (wd = 0 where the decay mask is false)
 //   m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
 //   p <- p - (m / bc1) / (sqrt(v / bc2) + eps) * lr,   bc1 = 1 - b1^t, bc2 = 1 - b2^t
@@ -10,7 +11,8 @@
 
 struct CfAdamW {
   float lr, beta1, beta2, eps, weight_decay;
-  float bc1, bc2;  // bias corrections of this step
+  float bc1, bc2;     // bias corrections of this step
+  float grad_scale;   // g is multiplied by it first (averaging over micro-batches, clipping)
   int threads;
 };
 

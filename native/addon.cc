@@ -532,18 +532,20 @@ double get_number(Napi::Env env, Napi::Object o, const char* where, const char* 
 
 Napi::Value AdamW(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) fail(env, "adamw: pass {params, grads, m, v, lr, beta1, beta2, eps, weightDecay, step}");
+  if (info.Length() < 1 || !info[0].IsObject()) fail(env, "adamw: pass {params, grads, m, v, lr, beta1, beta2, eps, weightDecay, step, gradScale?}");
   Napi::Object o = info[0].As<Napi::Object>();
   std::vector<Napi::Float32Array> params = leaf_list(env, o, "adamw", "params", nullptr);
   std::vector<Napi::Float32Array> grads = leaf_list(env, o, "adamw", "grads", &params);
   std::vector<Napi::Float32Array> m = leaf_list(env, o, "adamw", "m", &params);
   std::vector<Napi::Float32Array> v = leaf_list(env, o, "adamw", "v", &params);
   CfAdamW a;
-  a.lr = (float)get_number(env, o, "adamw", "lr", 0, 1e9);
+  // a huge lr (in float32 possibly infinite) is the caller's divergence to detect, as in src/train/adamw.ts
+  a.lr = (float)get_number(env, o, "adamw", "lr", 0, 1e300);
   a.beta1 = (float)get_number(env, o, "adamw", "beta1", 0, 0.999999999);
   a.beta2 = (float)get_number(env, o, "adamw", "beta2", 0, 0.999999999);
-  a.eps = (float)get_number(env, o, "adamw", "eps", 0, 1e9);
+  a.eps = (float)get_number(env, o, "adamw", "eps", 0, 1e300);
   double step = get_number(env, o, "adamw", "step", 1, 1e15);
+  a.grad_scale = o.Get("gradScale").IsUndefined() ? 1.f : (float)get_number(env, o, "adamw", "gradScale", 0, 3e38);
   a.bc1 = (float)(1 - std::pow((double)a.beta1, step));
   a.bc2 = (float)(1 - std::pow((double)a.beta2, step));
   a.threads = choose_threads(env, 0, "adamw");

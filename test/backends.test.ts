@@ -19,7 +19,7 @@ import { PRESETS } from "../src/train/presets.ts";
 import { createSession, disposeSession, maskSeed, type Session, toDevice } from "../src/train/session.ts";
 import type { ImageBatch } from "../src/data/index.ts";
 import { Rng } from "../src/data/index.ts";
-import { adamwConfig, adamwInit, adamwUpdate, decayMaskFor } from "../src/train/adamw.ts";
+import { adamwConfig, adamwInit, adamwUpdate, decayMaskFor, defaultNoDecay } from "../src/train/adamw.ts";
 
 const native = loadNativeSheet();
 const skip = "addon" in native ? false : process.env.CI ? false : `native addon not built: ${native.error}`;
@@ -260,5 +260,56 @@ describe("the addon's AdamW and sum of squares", { skip }, () => {
     expected += 14;
     assert.ok(Math.abs(addon.sumSquares([a, b]) - expected) <= 1e-9 * expected);
     assert.throws(() => addon.sumSquares([new Float64Array(3) as unknown as Float32Array]), /must be a Float32Array/);
+  });
+});
+
+describe("the optimiser state of each backend (train-state.ts)", { skip }, () => {
+  test("native (sheet on the host, addon AdamW) and jax train states take the same steps: accumulation, clipping, consistency, learned positions", async () => {
+    const config = parseTrainConfig({
+      sheet: { geometry: { kind: "stacked", widths: [2, 3, 2] }, dim: 8, qk_dim: 4, mlp_dim: 6, depth: 2, learn_positions: true },
+      vision: { image_size: 8, patch_size: 4, channels: 1, task: "mim" },
+      data: { kind: "mnist" },
+      batch_size: 3,
+      accum_steps: 2,
+      steps: 10,
+      wiring: { lambda: 0.2 },
+      consistency: { coef: 0.3, neighbours: 2 },
+      optim: { lr: 1e-2, clip_norm: 0.05 },
+    });
+    const finals: Map<string, Float32Array>[] = [];
+    const norms: number[][] = [];
+    for (const backend of ["jax", "native"] as const) {
+      const session = createSession(config, { backend });
+      const params = perturb(initVision(session.sheet, config.vision, session.geometry, 2), 3);
+      const state = await session.compiled.trainState(params, adamwInit(params), {
+        adamw: adamwConfig({ ...config.optim, lr: config.optim.lr }),
+        clipNorm: config.optim.clip_norm,
+        accumSteps: config.accum_steps,
+        noDecay: defaultNoDecay,
+        lrScale: (path) => (path === "positions" ? 10 : 1),
+      });
+      const run: number[] = [];
+      for (let step = 0; step < 4; step++) {
+        for (let micro = 0; micro < 2; micro++) await state.accumulate(toDevice(session, hostBatch(config, 3, 10 * step + micro), maskSeed(1, 1, step, micro)), step);
+        run.push(await state.update(1e-2));
+      }
+      assert.ok(await state.finite());
+      const { params: p, opt } = state.current();
+      assert.equal(opt.step, 4);
+      const leaves = new Map<string, Float32Array>();
+      for (const [name, leaf] of [...namedLeaves(p), ...namedLeaves(opt.nu).map(([k, v]) => [`nu.${k}`, v] as [string, np.Array])]) leaves.set(name, (await leaf.ref.data()) as Float32Array);
+      finals.push(leaves);
+      norms.push(run);
+      state.dispose();
+      disposeSession(session);
+    }
+    const [ref, nat] = finals;
+    assert.deepEqual([...nat.keys()], [...ref.keys()]);
+    for (let i = 0; i < 4; i++) assert.ok(Math.abs(norms[1][i] - norms[0][i]) <= 1e-4 * norms[0][i], `step ${i + 1} gradient norm: native ${norms[1][i]} vs jax ${norms[0][i]}`);
+    assert.ok(norms[0].every((x) => x > 0.05), "the clip should be active in every step");
+    for (const [name, values] of ref) {
+      const e = relErr(nat.get(name)!, values);
+      assert.ok(e <= 1e-4, `${name} after 4 steps: relative error ${e.toExponential(2)}`);
+    }
   });
 });

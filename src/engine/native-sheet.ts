@@ -164,6 +164,8 @@ export interface NativeAdamWArgs {
   weightDecay: number[];
   /** The update's step t (1-based), for the bias corrections 1 - beta^t. */
   step: number;
+  /** The gradients are multiplied by this first (default 1): averaging over micro-batches, clipping. */
+  gradScale?: number;
 }
 
 /** What the addon exports. */

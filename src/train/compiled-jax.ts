@@ -9,6 +9,7 @@ import { type VisionParams, visionEncode } from "../model/vision.ts";
 import type { CompiledModel, EncodeOptions, StepMetrics } from "./compiled.ts";
 import { type DeviceBatch, type LossParts, objective, predictPatches, type StepInputs } from "./loss.ts";
 import type { Session } from "./session.ts";
+import { jaxTrainState } from "./train-state.ts";
 
 /** What a backend is compiled from: the session without its compiled calls. */
 export type SessionBase = Omit<Session, "compiled">;
@@ -74,12 +75,13 @@ export function compileJax(session: SessionBase): CompiledModel {
     }
     return f;
   };
-  return {
+  const compiled: CompiledModel = {
     backend: "jax",
     async gradStep(params, batch, step) {
       const [[total, parts], grads] = gradJit(tree.ref(params), batch, stepInputs(step));
       return { metrics: await readMetrics(total, parts), grads };
     },
+    trainState: async (params, opt, spec) => jaxTrainState(compiled, params, opt, spec),
     async evalStep(params, batch, step) {
       const [total, parts] = evalJit(tree.ref(params), batch, stepInputs(step));
       return readMetrics(total, parts);
@@ -99,4 +101,5 @@ export function compileJax(session: SessionBase): CompiledModel {
       tree.dispose([distances, wiringWeights, neighbours, idx]);
     },
   };
+  return compiled;
 }

@@ -21,13 +21,17 @@ import { patchify } from "../model/patches.ts";
 import { decodePatches, type VisionFrontParams, type VisionParams, visionFront } from "../model/vision.ts";
 import { featureConsistency, untiedWeights } from "../objectives/feature-consistency.ts";
 import { wiringWeights } from "../objectives/wiring-cost.ts";
-import { mapParamLeaves } from "./adamw.ts";
+import { canonicalParamOrder } from "../checkpoint/param-tree.ts";
+import { type AdamWState, adamwUpdate, decayMaskFor, mapParamLeaves } from "./adamw.ts";
 import type { CompiledModel, EncodeOptions, StepMetrics } from "./compiled.ts";
+import { addTrees, allFinite, type OptimizerSpec, scaleTree, sumOfSquares, type TrainState } from "./train-state.ts";
 import type { SessionBase } from "./compiled-jax.ts";
 import { type DeviceBatch, taskLoss } from "./loss.ts";
 
 type Fn<A extends unknown[], R> = ((...args: A) => R) & { dispose(): void };
 type Readout = Pick<VisionParams, "decoder" | "head">;
+/** The parameters outside the sheet (front end, readout, positions), jax-js arrays. */
+type Outside = Omit<VisionParams, "sheet">;
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
@@ -53,12 +57,12 @@ export function compileNative(session: SessionBase, addon: NativeAddon, maxBatch
     return kernel;
   };
 
-  const frontOf = (p: VisionParams): VisionFrontParams => ({
+  const frontOf = (p: Outside): VisionFrontParams => ({
     patch_embed: p.patch_embed,
     mask_token: p.mask_token,
     ...(p.init_state ? { init_state: p.init_state } : {}),
   });
-  const readoutOf = (p: VisionParams): Readout => (isMim ? { decoder: p.decoder } : { head: p.head });
+  const readoutOf = (p: Outside): Readout => (isMim ? { decoder: p.decoder } : { head: p.head });
 
   // x0 and drive [B, N, D] of images [B, H, W, C] (mask [B, P] for MIM, a dummy otherwise)
   const front: Fn<[VisionFrontParams, np.Array, np.Array], [np.Array, np.Array]> = jit((fp: VisionFrontParams, images: np.Array, mask: np.Array) => {
@@ -118,15 +122,18 @@ export function compileNative(session: SessionBase, addon: NativeAddon, maxBatch
       )
     : null;
 
-  /** Front end and native forward of one batch. Borrows `params`; consumes images and mask. */
-  const forward = async (params: VisionParams, images: np.Array, mask: np.Array, train: boolean, attn: Float32Array | null) => {
+  /**
+   * Front end and native forward of one batch. Borrows `params` (its front-end leaves and
+   * positions) and `sheetHost` (the sheet's leaves on the host, in addon order); consumes images and mask.
+   */
+  const forward = async (params: Outside, sheetHost: Float32Array[], images: np.Array, mask: np.Array, train: boolean, attn: Float32Array | null) => {
     const b = images.shape[0];
     const [x0, drive] = front(tree.ref(frontOf(params)), train ? images.ref : images, train ? mask.ref : mask);
     const x0Host = (await x0.data()) as Float32Array;
     const driveHost = every ? ((await drive.data()) as Float32Array) : (drive.dispose(), null);
     const weights = positionWeights ? ((await positionWeights(params.positions!.ref).data()) as Float32Array) : session.wiringWeights;
     const result = kernelFor(b).forward({
-      params: await hostSheetLeaves(params.sheet, names),
+      params: sheetHost,
       x0: x0Host,
       drive: driveHost,
       connectivity: idx,
@@ -151,76 +158,154 @@ export function compileNative(session: SessionBase, addon: NativeAddon, maxBatch
     return { loss, task, wiring: r.wiring, consistency, repulsion: spread, activation_l1: r.l1, activation_hoyer: r.hoyer, correct };
   };
 
+  /**
+   * Loss, metrics and gradients of one batch, the sheet's on the host. Borrows `params` and
+   * `sheetHost`; `sheetTree` gives the sheet as jax-js arrays (borrowed; only the consistency
+   * penalty needs it). Consumes `batch`. Returns the sheet's gradients in addon order and the
+   * other leaves' by path (owned).
+   */
+  const gradients = async (params: Outside, sheetHost: Float32Array[], sheetTree: () => SheetParams, batch: DeviceBatch, step: number) => {
+    const c = session.coefficients(step);
+    const { b, result } = await forward(params, sheetHost, batch.images, batch.mask, true, null);
+    // readout: task loss and its gradient in the readout parameters and the output states
+    const [[task, correct], [readoutGrads, dOut]] = readoutGrad(tree.ref(readoutOf(params)), outputStates(result.x, b), batch.images.ref, batch.mask.ref, batch.labels);
+    const dOutHost = (await dOut.data()) as Float32Array;
+    const dx = new Float32Array(b * n * d);
+    const p = end - start;
+    for (let i = 0; i < b; i++) dx.set(dOutHost.subarray(i * p * d, (i + 1) * p * d), (i * n + start) * d);
+    // the sheet's backward, with the wiring cost and the activation penalty folded in
+    const sheetGrads = sheetHost.map((leaf) => new Float32Array(leaf.length));
+    const dx0 = new Float32Array(b * n * d);
+    const ddrive = every ? new Float32Array(b * n * d) : null;
+    kernel.backward({ dx, wiringCoef: c.wiring, activationCoef: c.activation, grads: sheetGrads, dx0, ddrive });
+    // the front end's vjp
+    const frontGrads = frontVjp(tree.ref(frontOf(params)), batch.images, batch.mask, np.array(dx0).reshape([b, n, d]), ...(ddrive ? [np.array(ddrive).reshape([b, n, d])] : []));
+    const other = new Map<string, np.Array>();
+    const collect = (prefix: string, node: unknown) => {
+      if (node instanceof np.Array) other.set(prefix, node);
+      else for (const [key, child] of Object.entries(node as Record<string, unknown>)) collect(prefix ? `${prefix}.${key}` : key, child);
+    };
+    collect("", frontGrads);
+    collect("", readoutGrads);
+    // penalties outside the sheet
+    let consistency = 0;
+    if (consistencyGrad && neighbours) {
+      const [value, g] = consistencyGrad(tree.ref(sheetTree()), neighbours.ref);
+      consistency = (await value.data())[0];
+      for (const [i, name] of names.entries()) {
+        const extra = (await sheetLeaf(g, name).ref.data()) as Float32Array;
+        const into = sheetGrads[i];
+        for (let t = 0; t < into.length; t++) into[t] += c.consistency * extra[t];
+      }
+      tree.dispose(g);
+    }
+    let spread = 0;
+    if (positionGrad) {
+      const [[total, s], g] = positionGrad(params.positions!.ref, np.array(result.attnMean).reshape([n, width]), np.array(c.wiring), np.array(c.repulsion));
+      total.dispose();
+      spread = (await s.data())[0];
+      other.set("positions", g);
+    }
+    const metrics = metricsOf(step, (await task.data())[0], (await correct.data())[0], result, consistency, spread);
+    return { metrics, sheetGrads, other };
+  };
+
+  /**
+   * The optimiser state of the native backend: the sheet's parameters and AdamW moments live on
+   * the host between steps (updated in place by the addon's AdamW), the few other leaves stay
+   * jax-js arrays with jax-js AdamW; clipping uses the global norm over both. Takes ownership of
+   * `params0` and `opt0`.
+   */
+  const nativeTrainState = async (params0: VisionParams, opt0: AdamWState<VisionParams>, spec: OptimizerSpec): Promise<TrainState> => {
+    const shapes = names.map((name) => sheetLeaf(params0.sheet, name).shape);
+    const [hostP, hostM, hostV] = await Promise.all([params0.sheet, opt0.mu.sheet, opt0.nu.sheet].map((t) => hostSheetLeaves(t, names)));
+    const weightDecay = names.map((name, i) => (spec.noDecay(`sheet.${name}`, shapes[i]) ? 0 : spec.adamw.weight_decay));
+    const badScale = names.find((name) => spec.lrScale(`sheet.${name}`) !== 1);
+    if (badScale) throw new Error(`native train state: sheet.${badScale} has a learning-rate scale; only parameters outside the sheet may`);
+    tree.dispose([params0.sheet, opt0.mu.sheet, opt0.nu.sheet]);
+    const without = <T extends { sheet?: unknown }>(t: T): Omit<T, "sheet"> => Object.fromEntries(Object.entries(t).filter(([key]) => key !== "sheet")) as Omit<T, "sheet">;
+    let rest: Outside = without(params0);
+    let restOpt: AdamWState<Outside> = { step: opt0.step, mu: without(opt0.mu), nu: without(opt0.nu) };
+    const restDecay = decayMaskFor(rest, (path, shape) => spec.noDecay(path, shape));
+    const restLr = mapParamLeaves(rest, (path) => spec.lrScale(path), "lrScale");
+    let sheetAcc: Float32Array[] | null = null;
+    let restAcc: Outside | null = null;
+    let micro = 0;
+    // jax-js views of the whole state, built when asked for and kept until the next update
+    let view: { params: VisionParams; opt: AdamWState<VisionParams> } | null = null;
+    const sheetTreeOf = (host: Float32Array[]): SheetParams => {
+      const root: Record<string, unknown> = {};
+      names.forEach((name, i) => {
+        const keys = name.split(".");
+        let node = root;
+        for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+        node[keys[keys.length - 1]] = np.array(host[i].slice()).reshape(shapes[i]);
+      });
+      return root as unknown as SheetParams;
+    };
+    const current = () => {
+      view ??= {
+        params: canonicalParamOrder({ ...tree.ref(rest), sheet: sheetTreeOf(hostP) } as VisionParams),
+        opt: { step: restOpt.step, mu: canonicalParamOrder({ ...tree.ref(restOpt.mu), sheet: sheetTreeOf(hostM) } as VisionParams), nu: canonicalParamOrder({ ...tree.ref(restOpt.nu), sheet: sheetTreeOf(hostV) } as VisionParams) },
+      };
+      return view;
+    };
+    const dropView = () => {
+      if (view) tree.dispose([view.params, view.opt.mu, view.opt.nu]);
+      view = null;
+    };
+    return {
+      async accumulate(batch, step) {
+        const { metrics, sheetGrads, other } = await gradients(rest, hostP, () => current().params.sheet, batch, step);
+        const grads = mapParamLeaves(rest, (path) => other.get(path)!, "native accumulate") as unknown as Outside;
+        if (sheetAcc === null) sheetAcc = sheetGrads;
+        else sheetAcc.forEach((acc, i) => sheetGrads[i].forEach((g, t) => (acc[t] += g)));
+        restAcc = restAcc === null ? grads : addTrees(restAcc, grads);
+        micro++;
+        return metrics;
+      },
+      async update(lr) {
+        if (sheetAcc === null || restAcc === null) throw new Error("update: no gradient was accumulated");
+        dropView();
+        const mean = 1 / micro;
+        let scale = mean;
+        let norm = NaN;
+        if (spec.clipNorm !== null) {
+          // the global norm of the averaged gradient, over the host leaves and the jax-js ones (as clipByGlobalNorm)
+          norm = Math.sqrt(addon.sumSquares(sheetAcc) * mean * mean + (await sumOfSquares(restAcc)) * mean * mean);
+          scale = mean * Math.min(1, spec.clipNorm / (norm + 1e-6));
+        }
+        const t = restOpt.step + 1;
+        const { beta1, beta2, eps } = spec.adamw;
+        addon.adamw({ params: hostP, grads: sheetAcc, m: hostM, v: hostV, lr, beta1, beta2, eps, weightDecay, step: t, gradScale: scale });
+        const updated = adamwUpdate(rest, scaleTree(restAcc, scale), restOpt, lr, spec.adamw, restDecay, restLr);
+        rest = updated.params;
+        restOpt = updated.state;
+        sheetAcc = null;
+        restAcc = null;
+        micro = 0;
+        return norm;
+      },
+      finite: async () => Number.isFinite(addon.sumSquares(hostP)) && (await allFinite(rest)),
+      current,
+      dispose() {
+        dropView();
+        tree.dispose([rest, restOpt.mu, restOpt.nu, restAcc]);
+      },
+    };
+  };
+
   return {
     backend: "native",
     async gradStep(params: VisionParams, batch: DeviceBatch, step: number) {
-      const c = session.coefficients(step);
-      const { b, result } = await forward(params, batch.images, batch.mask, true, null);
-      // readout: task loss and its gradient in the readout parameters and the output states
-      const [[task, correct], [readoutGrads, dOut]] = readoutGrad(
-        tree.ref(readoutOf(params)),
-        outputStates(result.x, b),
-        batch.images.ref,
-        batch.mask.ref,
-        batch.labels,
-      );
-      const dOutHost = (await dOut.data()) as Float32Array;
-      const dx = new Float32Array(b * n * d);
-      const p = end - start;
-      for (let i = 0; i < b; i++) dx.set(dOutHost.subarray(i * p * d, (i + 1) * p * d), (i * n + start) * d);
-      // the sheet's backward, with the wiring cost and the activation penalty folded in
-      const sheetGrads = names.map((name) => new Float32Array(sheetLeaf(params.sheet, name).size));
-      const dx0 = new Float32Array(b * n * d);
-      const ddrive = every ? new Float32Array(b * n * d) : null;
-      kernel.backward({ dx, wiringCoef: c.wiring, activationCoef: c.activation, grads: sheetGrads, dx0, ddrive });
-      // the front end's vjp
-      const frontGrads = frontVjp(
-        tree.ref(frontOf(params)),
-        batch.images,
-        batch.mask,
-        np.array(dx0).reshape([b, n, d]),
-        ...(ddrive ? [np.array(ddrive).reshape([b, n, d])] : []),
-      );
-      // penalties outside the sheet
-      let consistency = 0;
-      let consistencyGrads: SheetParams | null = null;
-      if (consistencyGrad && neighbours) {
-        const [value, g] = consistencyGrad(tree.ref(params.sheet), neighbours.ref);
-        consistency = (await value.data())[0];
-        consistencyGrads = g;
-      }
-      let spread = 0;
-      let positionGrads: np.Array | null = null;
-      if (positionGrad) {
-        const [[total, s], g] = positionGrad(params.positions!.ref, np.array(result.attnMean).reshape([n, width]), np.array(c.wiring), np.array(c.repulsion));
-        total.dispose();
-        spread = (await s.data())[0];
-        positionGrads = g;
-      }
-      const metrics = metricsOf(step, (await task.data())[0], (await correct.data())[0], result, consistency, spread);
-      // assemble the gradient tree in the parameters' structure
+      const { metrics, sheetGrads, other } = await gradients(params, await hostSheetLeaves(params.sheet, names), () => params.sheet, batch, step);
       const bySheetLeaf = new Map<string, Float32Array>(names.map((name, i) => [name, sheetGrads[i]]));
-      const consistencyLeaf = (name: string) => (consistencyGrads ? sheetLeaf(consistencyGrads, name) : null);
-      const pick = (path: string, shape: number[]): np.Array => {
-        const [head, ...rest] = path.split(".");
-        const sub = rest.join(".");
-        if (head === "sheet") {
-          const g = np.array(bySheetLeaf.get(sub)!).reshape(shape);
-          const extra = consistencyLeaf(sub);
-          return extra ? g.add(extra.ref.mul(c.consistency)) : g;
-        }
-        if (head === "positions") return positionGrads!;
-        if (head === "decoder" || head === "head") return (readoutGrads as Record<string, Record<string, np.Array>>)[head][sub].ref;
-        const fg = frontGrads as unknown as Record<string, np.Array | Record<string, np.Array>>;
-        const node = fg[head];
-        return (node instanceof np.Array ? node : node[sub]).ref;
-      };
-      const grads = mapParamLeaves(params, pick, "native gradStep") as unknown as VisionParams;
-      tree.dispose([frontGrads, readoutGrads, consistencyGrads]);
-      return { metrics, grads };
+      const pick = (path: string, shape: number[]): np.Array => (path.startsWith("sheet.") ? np.array(bySheetLeaf.get(path.slice(6))!).reshape(shape) : other.get(path)!);
+      return { metrics, grads: mapParamLeaves(params, pick, "native gradStep") as unknown as VisionParams };
     },
+    trainState: (params: VisionParams, opt: AdamWState<VisionParams>, spec: OptimizerSpec) => nativeTrainState(params, opt, spec),
     async evalStep(params: VisionParams, batch: DeviceBatch, step: number) {
-      const { b, result } = await forward(params, batch.images.ref, batch.mask.ref, false, null);
+      const { b, result } = await forward(params, await hostSheetLeaves(params.sheet, names), batch.images.ref, batch.mask.ref, false, null);
       const [task, correct] = readoutEval(tree.ref(readoutOf(params)), outputStates(result.x, b), batch.images, batch.mask, batch.labels);
       let consistency = 0;
       if (consistencyGrad && neighbours) {
@@ -238,7 +323,7 @@ export function compileNative(session: SessionBase, addon: NativeAddon, maxBatch
     async encode(params: VisionParams, images: np.Array, options: EncodeOptions = {}) {
       const b = images.shape[0];
       const maps = options.attention ? new Float32Array(b * sheet.depth * n * width) : null;
-      const { result } = await forward(params, images, np.zeros([b, 1]), false, maps);
+      const { result } = await forward(params, await hostSheetLeaves(params.sheet, names), images, np.zeros([b, 1]), false, maps);
       let attention: Float32Array | null = null;
       if (maps) {
         const per = sheet.depth * n * width;
@@ -249,7 +334,7 @@ export function compileNative(session: SessionBase, addon: NativeAddon, maxBatch
       return { states: (await outputStates(result.x, b).data()) as Float32Array, attention };
     },
     async predictPatches(params: VisionParams, images: np.Array, mask: np.Array) {
-      const { b, result } = await forward(params, images, mask, false, null);
+      const { b, result } = await forward(params, await hostSheetLeaves(params.sheet, names), images, mask, false, null);
       return (await decode(tree.ref(params.decoder!), outputStates(result.x, b)).data()) as Float32Array;
     },
     dispose() {

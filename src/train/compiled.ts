@@ -10,7 +10,9 @@
 import type { numpy as np } from "../engine/jax.ts";
 import type { VisionParams } from "../model/vision.ts";
 import type { Backend } from "../engine/backend.ts";
+import type { AdamWState } from "./adamw.ts";
 import type { DeviceBatch } from "./loss.ts";
+import type { OptimizerSpec, TrainState } from "./train-state.ts";
 
 /** Scalars of one batch (host numbers; penalties unweighted). */
 export interface StepMetrics {
@@ -52,6 +54,11 @@ export interface CompiledModel {
   backend: Backend;
   /** Loss, metrics and parameter gradients of one batch; penalty coefficients are those of optimiser step `step` (0-based). */
   gradStep(params: VisionParams, batch: DeviceBatch, step: number): Promise<{ metrics: StepMetrics; grads: VisionParams }>;
+  /**
+   * The optimiser loop's state on this backend (see train-state.ts): takes ownership of `params`
+   * and `opt`; its `accumulate` / `update` are the training step.
+   */
+  trainState(params: VisionParams, opt: AdamWState<VisionParams>, spec: OptimizerSpec): Promise<TrainState>;
   /** Metrics of one batch (no gradient). */
   evalStep(params: VisionParams, batch: DeviceBatch, step: number): Promise<StepMetrics>;
   /** Final states (and attention) of unmasked images [B, H, W, C]. */

@@ -10,7 +10,7 @@ import { isDeepStrictEqual } from "node:util";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { type BatchStats, batches, type ImageBatch, type ImageDataset, openDataset } from "../data/index.ts";
 import { initEngine } from "../engine/engine.ts";
-import { jit, type JsTree, numpy as np, tree } from "../engine/jax.ts";
+import { tree } from "../engine/jax.ts";
 import { describeGeometry } from "../geometry/index.ts";
 import { loadOptimizerState, loadVisionCheckpoint, readCheckpointConnectivity } from "../checkpoint/vision-checkpoint.ts";
 import { NonFiniteParametersError } from "../checkpoint/checkpoint.ts";
@@ -19,8 +19,7 @@ import { checkResumePoint, type ResumePoint, saveTrainingCheckpoint } from "../c
 import { canonicalParamOrder, countParameters } from "../checkpoint/param-tree.ts";
 import { flopsPerImage } from "../model/cost.ts";
 import { initVision, type VisionParams } from "../model/vision.ts";
-import { adamwConfig, adamwInit, adamwUpdate, type AdamWState, decayMaskFor, mapParamLeaves } from "./adamw.ts";
-import { clipByGlobalNorm } from "./clip.ts";
+import { adamwConfig, adamwInit, type AdamWState, defaultNoDecay } from "./adamw.ts";
 import { parseTrainConfig, type TrainConfig } from "./config.ts";
 import { evaluate, type EvalResult, writeReconstructions } from "./evaluate.ts";
 import { Progress } from "./progress.ts";
@@ -271,8 +270,6 @@ async function trainInSession(
   // the log keeps only the steps the restored state has seen (a crash may have logged more)
   await truncateLogAfter(dir, startStep);
   const restored = fromCheckpoint?.point.metadata ?? {};
-  const decayMask = decayMaskFor(params);
-  const lrScale = mapParamLeaves(params, (path) => (path === "positions" ? config.positions.lr_scale : 1), "lrScale");
   const optim = adamwConfig({ ...config.optim, lr: config.optim.lr });
   const schedule = cosineSchedule({
     peak_lr: config.optim.lr,
@@ -282,6 +279,14 @@ async function trainInSession(
   });
   const parameters = countParameters(params);
   const flops = flopsPerImage(session.sheet, vision, session.layout);
+  // from here the backend owns parameters and optimiser state (the native one keeps the sheet's on the host)
+  const state = await session.compiled.trainState(params, opt, {
+    adamw: optim,
+    clipNorm: config.optim.clip_norm,
+    accumSteps: config.accum_steps,
+    noDecay: defaultNoDecay,
+    lrScale: (path) => (path === "positions" ? config.positions.lr_scale : 1),
+  });
   say(
     `columnformer train: ${vision.task} on ${trainSet.name} (${trainSet.length} train / ${testSet.length} test images), ` +
       `${describeGeometry(session.geometry)}${session.connectivity ? ` (sparse: ${session.sheet.connectivity!.kind}, K ${session.connectivity.k})` : ""}, ${parameters.toLocaleString("en-US")} parameters, ${(flops / 1e6).toFixed(1)} MFLOP/image, ${config.steps} steps on the ${describeBackend(session.backend)} -> ${dir.root}`,
@@ -310,6 +315,7 @@ async function trainInSession(
       train_seconds: String(priorSeconds + (performance.now() - t0) / 1000),
       ...(best ? { best: JSON.stringify(best) } : {}),
     };
+    const { params, opt } = state.current();
     const ckpt = { sheet: session.sheet, vision, geometry: session.geometry, params, connectivity: session.connectivity, step, metadata: meta };
     try {
       await saveTrainingCheckpoint(checkpointPath(dir, tag), tag === "best" ? null : optimizerPath(dir, tag), { ...ckpt, opt: tag === "best" ? null : opt });
@@ -326,13 +332,10 @@ async function trainInSession(
 
   for (let step = startStep; step < config.steps; step++) {
     const tStep = performance.now();
-    let grads: VisionParams | null = null;
     const parts = { loss: 0, task: 0, wiring: 0, consistency: 0, repulsion: 0, activationL1: 0, hoyer: 0, correct: 0, images: 0 };
     for (let micro = 0; micro < config.accum_steps; micro++) {
       const host = (await stream.next()).value as ImageBatch;
-      const batch = toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, micro));
-      const { metrics, grads: g } = await session.compiled.gradStep(params, batch, step);
-      grads = grads === null ? g : addTrees(grads, g);
+      const metrics = await state.accumulate(toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, micro)), step);
       parts.loss += metrics.loss;
       parts.task += metrics.task;
       parts.wiring += metrics.wiring;
@@ -343,22 +346,15 @@ async function trainInSession(
       parts.correct += metrics.correct;
       parts.images += host.size;
     }
-    if (config.accum_steps > 1) grads = scaleTree(grads!, 1 / config.accum_steps);
-    let gradNorm = NaN;
-    if (config.optim.clip_norm !== null) {
-      const clipped = clipByGlobalNorm(grads!, config.optim.clip_norm);
-      grads = clipped.grads;
-      gradNorm = (await clipped.norm.data())[0];
-    }
     const lr = schedule(step);
-    ({ params, state: opt } = adamwUpdate(params, grads!, opt, lr, optim, decayMask, lrScale));
+    const gradNorm = await state.update(lr);
     const seconds = (performance.now() - tStep) / 1000;
     imagesSeen += parts.images;
     const n = config.accum_steps;
     const loss = parts.loss / n;
     if (!Number.isFinite(loss)) throw diverged(step + 1, `the training loss is ${loss}`);
     if (config.optim.clip_norm !== null && !Number.isFinite(gradNorm)) throw diverged(step + 1, `the gradient norm is ${gradNorm}`);
-    if (!(await allFinite(params))) throw diverged(step + 1, `the parameters after step ${step + 1} are not finite`);
+    if (!(await state.finite())) throw diverged(step + 1, `the parameters after step ${step + 1} are not finite`);
     const record: Record<string, unknown> = {
       step: step + 1,
       loss,
@@ -379,7 +375,7 @@ async function trainInSession(
     if (vision.task === "classify") record.train_accuracy = parts.correct / parts.images;
     const done = step + 1;
     if (done % config.eval_every === 0 || done === config.steps) {
-      lastEval = await evaluate(session, params, testSet, config.eval_images, stats);
+      lastEval = await evaluate(session, state.current().params, testSet, config.eval_images, stats);
       if (!Number.isFinite(primary(lastEval))) throw diverged(done, `the held-out ${vision.task === "mim" ? "MIM loss" : "accuracy"} is not finite`);
       Object.assign(record, prefixKeys(lastEval, "eval_"));
       if (isBetter(lastEval)) {
@@ -402,7 +398,7 @@ async function trainInSession(
       await saveAll("last", done);
       progress.done(`stopped after step ${done} (resumable)`);
       await stream.return(undefined);
-      tree.dispose([params, opt.mu, opt.nu]);
+      state.dispose();
       return partialSummary(config, parameters, flops, dir, lastEval, best, done);
     }
   }
@@ -410,11 +406,11 @@ async function trainInSession(
   await stream.return(undefined);
   const wall = priorSeconds + (performance.now() - t0) / 1000;
   progress.done();
-  const final = lastEval ?? (await evaluate(session, params, testSet, config.eval_images, stats));
+  const final = lastEval ?? (await evaluate(session, state.current().params, testSet, config.eval_images, stats));
   if (vision.task === "mim") {
-    await writeReconstructions(session, params, testSet, `${dir.root}/reconstructions.png`);
+    await writeReconstructions(session, state.current().params, testSet, `${dir.root}/reconstructions.png`);
   }
-  tree.dispose([params, opt.mu, opt.nu]);
+  state.dispose();
   const summary: TrainSummary = {
     steps: config.steps,
     task: vision.task,
@@ -436,35 +432,6 @@ async function trainInSession(
       ` wrote ${dir.root}`,
   );
   return summary;
-}
-
-/** How many values of all leaves are NaN or infinite. */
-const nonFiniteCount = jit((leaves: np.Array[]): np.Array => {
-  let acc: np.Array | null = null;
-  for (const x of leaves) {
-    const s = np.isfinite(x).astype(np.float32).mul(-1).add(1).sum();
-    acc = acc === null ? s : acc.add(s);
-  }
-  return acc ?? np.zeros([]);
-});
-
-/** Whether every parameter is finite (one reduction on the device). Borrows `params`. */
-async function allFinite(params: VisionParams): Promise<boolean> {
-  const [leaves] = tree.flatten(params as unknown as JsTree<np.Array>);
-  return (await nonFiniteCount(leaves.map((x) => x.ref)).data())[0] === 0;
-}
-
-/** Leafwise a + b. Consumes both. */
-function addTrees(a: VisionParams, b: VisionParams): VisionParams {
-  const [la, def] = tree.flatten(a as unknown as JsTree<np.Array>);
-  const [lb] = tree.flatten(b as unknown as JsTree<np.Array>);
-  return tree.unflatten(def, la.map((x, i) => x.add(lb[i]))) as unknown as VisionParams;
-}
-
-/** Leafwise a * s. Consumes `a`. */
-function scaleTree(a: VisionParams, s: number): VisionParams {
-  const [la, def] = tree.flatten(a as unknown as JsTree<np.Array>);
-  return tree.unflatten(def, la.map((x) => x.mul(s))) as unknown as VisionParams;
 }
 
 /** Lower is better: MIM loss, or classification error. */
