@@ -13,14 +13,13 @@ import { chooseBackend, type Backend } from "../src/engine/backend.ts";
 import { initEngine } from "../src/engine/engine.ts";
 import { blockUntilReady, jit, numpy as np, tree, valueAndGrad } from "../src/engine/jax.ts";
 import { sheetLeaves } from "../src/engine/native-sheet.ts";
-import { resolveSheetConfig } from "../src/model/config.ts";
+import { resolveSheetConfig, type SheetConfig } from "../src/model/config.ts";
 import type { SheetParams } from "../src/model/params.ts";
 import { initSheet, sheetApply } from "../src/model/sheet.ts";
 import { hostSheetLeaves, nativeSheetConfig, sheetLeaf } from "../src/model/sheet-native.ts";
 import { initVision } from "../src/model/vision.ts";
 import { Rng } from "../src/data/index.ts";
-import { adamwConfig, adamwInit, adamwUpdate, decayMaskFor, mapParamLeaves } from "../src/train/adamw.ts";
-import { clipByGlobalNorm } from "../src/train/clip.ts";
+import { adamwConfig, adamwInit, adamwUpdate, decayMaskFor, defaultNoDecay } from "../src/train/adamw.ts";
 import { createSession, disposeSession, maskSeed, toDevice } from "../src/train/session.ts";
 import { timeCall, type Timing } from "./harness.ts";
 import { REFERENCE_BATCH, REFERENCE_OPTIM, REFERENCE_SHEET, stepConfig, type StepWorkload } from "./train-step.ts";
@@ -47,73 +46,84 @@ function randomHost(length: number, seed: number, scale = 1): Float32Array {
   return Float32Array.from({ length }, () => (rng.next() * 2 - 1) * scale);
 }
 
+type RowTiming = Omit<RowOutput, "peak_rss_mib" | "engine" | "threads">;
+
 /** The reference sheet step: x [B, N, D] in, loss mean((x_final - target)^2), AdamW on every sheet parameter. */
-async function referenceStep(backend: Backend, repeats: number): Promise<Omit<RowOutput, "peak_rss_mib" | "engine" | "threads">> {
+async function referenceStep(backend: Backend, repeats: number): Promise<RowTiming> {
   const { config, geometry } = resolveSheetConfig(REFERENCE_SHEET);
-  const n = config.num_columns;
-  const size = REFERENCE_BATCH * n * config.dim;
-  const xHost = randomHost(size, 1);
-  const targetHost = randomHost(size, 2);
-  let params: SheetParams = initSheet(config, geometry, 0);
+  const size = REFERENCE_BATCH * config.num_columns * config.dim;
+  const x = randomHost(size, 1);
+  const target = randomHost(size, 2);
+  const params = initSheet(config, geometry, 0);
+  return backend === "native" ? referenceNative(config, params, x, target, repeats) : referenceJax(config, params, x, target, repeats);
+}
+
+/** As the native train state keeps the sheet: parameters and moments on the host, updated by the addon's AdamW. Consumes `params`. */
+async function referenceNative(config: SheetConfig, params: SheetParams, x: Float32Array, target: Float32Array, repeats: number): Promise<RowTiming> {
+  const { addon } = chooseBackend("native");
+  const kernel = addon!.createSheet(nativeSheetConfig(config, { inject: "first" }, REFERENCE_BATCH));
+  const names = sheetLeaves(config);
+  const host = await hostSheetLeaves(params, names);
+  const optim = adamwConfig(REFERENCE_OPTIM);
+  const weightDecay = names.map((name) => (defaultNoDecay(`sheet.${name}`, sheetLeaf(params, name).shape) ? 0 : optim.weight_decay));
+  tree.dispose(params);
+  const zeros = () => host.map((p) => new Float32Array(p.length));
+  const [m, v, grads] = [zeros(), zeros(), zeros()];
+  const dx = new Float32Array(x.length);
+  const dx0 = new Float32Array(x.length);
+  const losses: number[] = [];
+  let t = 0;
+  try {
+    const timing = await timeCall(async () => {
+      const out = kernel.forward({ params: host, x0: x, drive: null, connectivity: null, wiringWeights: null, batch: REFERENCE_BATCH, train: true, attn: null });
+      let loss = 0;
+      for (let i = 0; i < x.length; i++) {
+        const e = out.x[i] - target[i];
+        loss += e * e;
+        dx[i] = (2 * e) / x.length;
+      }
+      losses.push(loss / x.length);
+      kernel.backward({ dx, wiringCoef: 0, activationCoef: 0, grads, dx0, ddrive: null });
+      addon!.adamw({ params: host, grads, m, v, lr: optim.lr, beta1: optim.beta1, beta2: optim.beta2, eps: optim.eps, weightDecay, step: ++t });
+    }, repeats);
+    return { timing, first_loss: losses[0], last_loss: losses[losses.length - 1] };
+  } finally {
+    kernel.dispose();
+  }
+}
+
+/** jit(valueAndGrad) of the jax-js sheet and jax-js AdamW. Consumes `params`. */
+async function referenceJax(config: SheetConfig, params: SheetParams, xHost: Float32Array, targetHost: Float32Array, repeats: number): Promise<RowTiming> {
+  const shape = [REFERENCE_BATCH, config.num_columns, config.dim];
+  const x = np.array(xHost).reshape(shape);
+  const target = np.array(targetHost).reshape(shape);
+  const fn = jit(
+    valueAndGrad((p: SheetParams, input: np.Array, t: np.Array) => {
+      const { x: out, attn } = sheetApply(p, input, config);
+      attn.dispose();
+      return np.square(out.sub(t)).mean();
+    }),
+  );
   let opt = adamwInit(params);
   const mask = decayMaskFor(params);
   const optim = adamwConfig(REFERENCE_OPTIM);
   const losses: number[] = [];
-  let gradients: () => Promise<SheetParams>;
-  let dispose = () => {};
-  if (backend === "native") {
-    const { addon } = chooseBackend("native");
-    const kernel = addon!.createSheet(nativeSheetConfig(config, { inject: "first" }, REFERENCE_BATCH));
-    const names = sheetLeaves(config);
-    gradients = async () => {
-      const out = kernel.forward({ params: await hostSheetLeaves(params, names), x0: xHost, drive: null, connectivity: null, wiringWeights: null, batch: REFERENCE_BATCH, train: true, attn: null });
-      const dx = new Float32Array(size);
-      let loss = 0;
-      for (let i = 0; i < size; i++) {
-        const e = out.x[i] - targetHost[i];
-        loss += e * e;
-        dx[i] = (2 * e) / size;
-      }
-      losses.push(loss / size);
-      const grads = names.map((name) => new Float32Array(sheetLeaf(params, name).size));
-      kernel.backward({ dx, wiringCoef: 0, activationCoef: 0, grads, dx0: new Float32Array(size), ddrive: null });
-      const byName = new Map<string, Float32Array>(names.map((name, i) => [name, grads[i]]));
-      return mapParamLeaves(params, (path, shape) => np.array(byName.get(path)!).reshape(shape), "reference grads") as unknown as SheetParams;
-    };
-    dispose = () => kernel.dispose();
-  } else {
-    const x = np.array(xHost).reshape([REFERENCE_BATCH, n, config.dim]);
-    const target = np.array(targetHost).reshape([REFERENCE_BATCH, n, config.dim]);
-    const fn = jit(valueAndGrad((p: SheetParams, input: np.Array, t: np.Array) => {
-      const { x: out, attn } = sheetApply(p, input, config);
-      attn.dispose();
-      return np.square(out.sub(t)).mean();
-    }));
-    gradients = async () => {
-      const [loss, grads] = fn(tree.ref(params), x.ref, target.ref);
-      losses.push((await loss.data())[0]);
-      return grads;
-    };
-    dispose = () => {
-      fn.dispose();
-      tree.dispose([x, target]);
-    };
-  }
   try {
     const timing = await timeCall(async () => {
-      const grads = await gradients();
-      ({ params, state: opt } = adamwUpdate(params, grads, opt, REFERENCE_OPTIM.lr, optim, mask));
+      const [loss, grads] = fn(tree.ref(params), x.ref, target.ref);
+      losses.push((await loss.data())[0]);
+      ({ params, state: opt } = adamwUpdate(params, grads, opt, optim.lr, optim, mask));
       await blockUntilReady([params, opt.mu, opt.nu]);
     }, repeats);
     return { timing, first_loss: losses[0], last_loss: losses[losses.length - 1] };
   } finally {
-    dispose();
-    tree.dispose([params, opt.mu, opt.nu]);
+    fn.dispose();
+    tree.dispose([x, target, params, opt.mu, opt.nu]);
   }
 }
 
 /** A preset's training step exactly as the trainer runs it, on a fixed synthetic batch. */
-async function presetStep(workload: Exclude<StepWorkload, "reference">, backend: Backend, repeats: number): Promise<Omit<RowOutput, "peak_rss_mib" | "engine" | "threads">> {
+async function presetStep(workload: Exclude<StepWorkload, "reference">, backend: Backend, repeats: number): Promise<RowTiming> {
   const config = stepConfig(workload);
   const session = createSession(config, { backend });
   const { vision } = session;
@@ -124,29 +134,27 @@ async function presetStep(workload: Exclude<StepWorkload, "reference">, backend:
     size: config.batch_size,
     indices: Array.from({ length: config.batch_size }, (_, i) => i),
   };
-  let params = initVision(session.sheet, vision, session.geometry, config.seed, session.connectivity);
-  let opt = adamwInit(params);
-  const mask = decayMaskFor(params);
-  const optim = adamwConfig({ ...config.optim, lr: config.optim.lr });
+  const params = initVision(session.sheet, vision, session.geometry, config.seed, session.connectivity);
+  const state = await session.compiled.trainState(params, adamwInit(params), {
+    adamw: adamwConfig({ ...config.optim, lr: config.optim.lr }),
+    clipNorm: config.optim.clip_norm,
+    accumSteps: 1,
+    noDecay: defaultNoDecay,
+    lrScale: () => 1,
+  });
   const losses: number[] = [];
   let step = 0;
   try {
     const timing = await timeCall(async () => {
-      const batch = toDevice(session, host, maskSeed(config.seed, 1, step, 0));
-      let { metrics, grads } = await session.compiled.gradStep(params, batch, step);
+      const metrics = await state.accumulate(toDevice(session, host, maskSeed(config.seed, 1, step, 0)), step);
       losses.push(metrics.loss);
-      if (config.optim.clip_norm !== null) {
-        const clipped = clipByGlobalNorm(grads, config.optim.clip_norm);
-        grads = clipped.grads;
-        await clipped.norm.data();
-      }
-      ({ params, state: opt } = adamwUpdate(params, grads, opt, config.optim.lr, optim, mask));
-      await blockUntilReady([params, opt.mu, opt.nu]);
+      await state.update(config.optim.lr);
+      if (!(await state.finite())) throw new Error(`step ${step + 1} diverged`);
       step++;
     }, repeats);
     return { timing, first_loss: losses[0], last_loss: losses[losses.length - 1] };
   } finally {
-    tree.dispose([params, opt.mu, opt.nu]);
+    state.dispose();
     disposeSession(session);
   }
 }
