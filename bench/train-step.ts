@@ -66,8 +66,9 @@ function runRow(workload: StepWorkload, backend: "native" | "jax", repeats: numb
   });
   const lines = (r.stdout ?? "").trim().split("\n");
   if (r.status !== 0 || !lines[lines.length - 1]?.startsWith("{")) {
-    const why = r.error ? r.error.message : `exit ${r.status ?? r.signal}: ${(r.stderr ?? "").trim().split("\n").slice(-2).join(" | ")}`;
-    return { failed: why };
+    const lines = (r.stderr ?? "").split("\n").map((l) => l.trim());
+    const error = lines.filter((l) => /Error\b/.test(l) && !l.startsWith("at ")).pop() ?? lines.filter((l) => l !== "").pop() ?? "";
+    return { failed: r.error ? r.error.message : `exit ${r.status ?? r.signal}: ${error}` };
   }
   return JSON.parse(lines[lines.length - 1]) as RowOutput;
 }

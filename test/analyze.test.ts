@@ -15,18 +15,11 @@ import { initEngine } from "../src/engine/engine.ts";
 import { buildGeometry } from "../src/geometry/index.ts";
 import { parseTrainConfig } from "../src/train/config.ts";
 import { train } from "../src/train/trainer.ts";
-import { type RawImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
-import { seededValues } from "./naive-sheet.ts";
+import { halvesImage as image, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
 
 const run = promisify(execFile);
 const CLI = path.join(import.meta.dirname, "..", "src", "cli", "main.ts");
 let runDir = "";
-
-function image(label: number, seed: number): RawImage {
-  const noise = seededValues(seed, 64);
-  const data = Uint8Array.from(noise, (v, i) => Math.round(255 * Math.min(1, Math.max(0, (label === 0 ? i % 8 < 4 : i % 8 >= 4) ? 0.8 + 0.1 * v : 0.1 + 0.1 * v))));
-  return { data, height: 8, width: 8, channels: 1 };
-}
 
 before(async () => {
   await initEngine();

@@ -251,3 +251,13 @@ export function easyImage(label: number, seed: number): RawImage {
   }
   return { data, height: size, width: size, channels: 1 };
 }
+
+/**
+ * An 8x8 grey image of a 2-class problem for analysis tests: class 0 bright (0.8) in the left
+ * half of every row, class 1 in the right half, the rest dark (0.1), plus noise of 0.1.
+ */
+export function halvesImage(label: number, seed: number): RawImage {
+  const noise = seededValues(seed, 64);
+  const data = Uint8Array.from(noise, (v, i) => Math.round(255 * Math.min(1, Math.max(0, (label === 0 ? i % 8 < 4 : i % 8 >= 4) ? 0.8 + 0.1 * v : 0.1 + 0.1 * v))));
+  return { data, height: 8, width: 8, channels: 1 };
+}
