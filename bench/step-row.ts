@@ -138,7 +138,6 @@ async function presetStep(workload: Exclude<StepWorkload, "reference">, backend:
   const state = await session.compiled.trainState(params, adamwInit(params), {
     adamw: adamwConfig({ ...config.optim, lr: config.optim.lr }),
     clipNorm: config.optim.clip_norm,
-    accumSteps: 1,
     noDecay: defaultNoDecay,
     lrScale: () => 1,
   });

@@ -284,7 +284,6 @@ describe("the optimiser state of each backend (train-state.ts)", { skip }, () =>
       const state = await session.compiled.trainState(params, adamwInit(params), {
         adamw: adamwConfig({ ...config.optim, lr: config.optim.lr }),
         clipNorm: config.optim.clip_norm,
-        accumSteps: config.accum_steps,
         noDecay: defaultNoDecay,
         lrScale: (path) => (path === "positions" ? 10 : 1),
       });

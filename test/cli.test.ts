@@ -17,9 +17,16 @@ const CLI = path.join(import.meta.dirname, "..", "src", "cli", "main.ts");
 const dir = mkdtempSync(path.join(os.tmpdir(), "cf-cli-"));
 
 /** Run the CLI; resolves with exit code, stdout and stderr. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return cliWithEnv({}, ...args);
+}
+
+/** Run the CLI with extra environment variables (undefined removes one). */
+async function cliWithEnv(extra: Record<string, string | undefined>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: Record<string, string | undefined> = { ...process.env, COLUMNFORMER_DEBUG: "", ...extra };
+  for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
   try {
-    const { stdout, stderr } = await run(process.execPath, ["--import", "tsx", CLI, ...args], { env: { ...process.env, COLUMNFORMER_DEBUG: "" } });
+    const { stdout, stderr } = await run(process.execPath, ["--import", "tsx", CLI, ...args], { env });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -71,6 +78,20 @@ describe("columnformer init / forward / info", () => {
         assertClose(out.tensors.attn.data as Float32Array, expected.attn, 1e-5, "attn");
       }
     }
+  });
+
+  test("without the native addon, one line says why and the command runs on jax-js; --backend native then fails clearly", async () => {
+    const input = path.join(dir, "in-fallback.safetensors");
+    const output = path.join(dir, "out-fallback.safetensors");
+    await writeSafetensors(input, { x: { dtype: "F32", shape: [1, 9, 4], data: new Float32Array(36).fill(0.5) } });
+    const env = { COLUMNFORMER_NATIVE_ADDON: path.join(dir, "no-such-addon.node"), COLUMNFORMER_BACKEND: undefined };
+    const args = ["forward", "--checkpoint", ckpt, "--input", input, "--output", output];
+    const ok = await cliWithEnv(env, ...args);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stderr, /^columnformer: the native addon is not available: .*; running on jax-js$/m);
+    const bad = await cliWithEnv(env, "--backend", "native", ...args);
+    assert.notEqual(bad.code, 0, "--backend native without the addon must fail");
+    assert.match(bad.stderr.trim(), /^columnformer: error: backend native was requested but the native addon is not available: .*use --backend jax$/);
   });
 
   test("info: config, parameter count and geometry", async () => {

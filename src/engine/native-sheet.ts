@@ -181,8 +181,8 @@ export interface NativeAddon {
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-/** Where `npm ci` puts the addon, and the file that records why it did not build. */
-export const NATIVE_ADDON_PATH = path.join(root, "build", "Release", "columnformer_native.node");
+/** Where `npm ci` puts the addon (env COLUMNFORMER_NATIVE_ADDON overrides it), and the file that records why it did not build. */
+export const NATIVE_ADDON_PATH = process.env.COLUMNFORMER_NATIVE_ADDON || path.join(root, "build", "Release", "columnformer_native.node");
 export const NATIVE_BUILD_ERROR_PATH = path.join(root, "build", "native-build-error.txt");
 
 let loaded: { addon: NativeAddon } | { error: string } | null = null;

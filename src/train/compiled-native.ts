@@ -35,7 +35,7 @@ type Outside = Omit<VisionParams, "sheet">;
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
-export function compileNative(session: SessionBase, addon: NativeAddon, maxBatch: number): CompiledModel {
+export function compileNative(session: SessionBase, addon: NativeAddon): CompiledModel {
   const { sheet, vision, layout, spec, connectivity } = session;
   const n = sheet.num_columns;
   const d = sheet.dim;
@@ -46,8 +46,9 @@ export function compileNative(session: SessionBase, addon: NativeAddon, maxBatch
   const { start, end } = layout.outputArea;
   const idx = connectivity ? connectivity.indices : null;
 
-  let kernel: NativeSheet = addon.createSheet(nativeSheetConfig(sheet, vision, maxBatch));
-  let kernelBatch = maxBatch;
+  // activation buffers for the config's batch; a larger batch (e.g. in evaluation) re-plans them
+  let kernelBatch = session.config.batch_size;
+  let kernel: NativeSheet = addon.createSheet(nativeSheetConfig(sheet, vision, kernelBatch));
   const kernelFor = (batch: number): NativeSheet => {
     if (batch > kernelBatch) {
       kernel.dispose();
@@ -124,7 +125,8 @@ export function compileNative(session: SessionBase, addon: NativeAddon, maxBatch
 
   /**
    * Front end and native forward of one batch. Borrows `params` (its front-end leaves and
-   * positions) and `sheetHost` (the sheet's leaves on the host, in addon order); consumes images and mask.
+   * positions) and `sheetHost` (the sheet's leaves on the host, in addon order); consumes images
+   * and mask, except with `train` (the readout and the front end's vjp read them again).
    */
   const forward = async (params: Outside, sheetHost: Float32Array[], images: np.Array, mask: np.Array, train: boolean, attn: Float32Array | null) => {
     const b = images.shape[0];

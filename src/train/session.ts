@@ -1,7 +1,7 @@
 /**
  * A model session: everything derived once from a training config (geometry,
- * layout, objective, jitted functions) plus helpers to move host batches to
- * the device. Shared by training, evaluation and probing.
+ * layout, objective, the compiled model on the chosen backend) plus helpers to
+ * move host batches to the device. Shared by every command.
  */
 import { type BatchStats, batches, type ImageBatch, type ImageDataset } from "../data/index.ts";
 import { Rng, mixSeed } from "../data/index.ts";
@@ -55,8 +55,6 @@ export interface SessionOptions {
   indices?: Int32Array | null;
   /** The engine (default: see chooseBackend). */
   backend?: Backend | null;
-  /** Largest batch the session will see (native buffers are sized for it; default the config's batch size). */
-  maxBatch?: number;
 }
 
 /** Build the session for a resolved training config. */
@@ -92,8 +90,7 @@ export function createSession(config: TrainConfig, options: SessionOptions = {})
   });
   const { backend, addon } = chooseBackend(options.backend);
   const base = { config, sheet, vision, geometry, layout, spec, connectivity, wiringWeights, neighbours, coefficients, backend };
-  const maxBatch = Math.max(options.maxBatch ?? 0, config.batch_size);
-  const compiled = addon ? compileNative(base, addon, maxBatch) : compileJax(base);
+  const compiled = addon ? compileNative(base, addon) : compileJax(base);
   return { ...base, compiled };
 }
 

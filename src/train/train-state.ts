@@ -18,8 +18,6 @@ export interface OptimizerSpec {
   adamw: AdamWConfig;
   /** Clip the averaged gradient to this global norm (null: no clipping). */
   clipNorm: number | null;
-  /** Micro-batches per optimiser step (gradients are averaged over them). */
-  accumSteps: number;
   /** True where a parameter gets no weight decay (by its dotted path and shape). */
   noDecay: (path: string, shape: number[]) => boolean;
   /** Learning-rate multiplier of a parameter (1 for most; learned positions move faster). */

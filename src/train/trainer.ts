@@ -283,7 +283,6 @@ async function trainInSession(
   const state = await session.compiled.trainState(params, opt, {
     adamw: optim,
     clipNorm: config.optim.clip_norm,
-    accumSteps: config.accum_steps,
     noDecay: defaultNoDecay,
     lrScale: (path) => (path === "positions" ? config.positions.lr_scale : 1),
   });
