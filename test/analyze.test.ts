@@ -15,7 +15,7 @@ import { initEngine } from "../src/engine/engine.ts";
 import { buildGeometry } from "../src/geometry/index.ts";
 import { parseTrainConfig } from "../src/train/config.ts";
 import { train } from "../src/train/trainer.ts";
-import { halvesImage as image, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
+import { halvesIdxFolder, tmpDir } from "./data-fixtures.ts";
 
 const run = promisify(execFile);
 const CLI = path.join(import.meta.dirname, "..", "src", "cli", "main.ts");
@@ -23,12 +23,7 @@ let runDir = "";
 
 before(async () => {
   await initEngine();
-  const dataDir = await tmpDir("cf-analyze-data-");
-  const split = (n: number, offset: number) => {
-    const labels = Array.from({ length: n }, (_, i) => i % 2);
-    return { images: labels.map((l, i) => image(l, offset + i)), labels };
-  };
-  await writeIdxFolder(dataDir, split(32, 0), split(40, 100), false);
+  const dataDir = await halvesIdxFolder("cf-analyze-data-");
   runDir = path.join(await tmpDir("cf-analyze-run-"), "run");
   await train(
     parseTrainConfig({

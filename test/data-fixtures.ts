@@ -261,3 +261,14 @@ export function halvesImage(label: number, seed: number): RawImage {
   const data = Uint8Array.from(noise, (v, i) => Math.round(255 * Math.min(1, Math.max(0, (label === 0 ? i % 8 < 4 : i % 8 >= 4) ? 0.8 + 0.1 * v : 0.1 + 0.1 * v))));
   return { data, height: 8, width: 8, channels: 1 };
 }
+
+/** A new IDX folder of {@link halvesImage}s: 32 training and 40 test images, labels alternating 0, 1. */
+export async function halvesIdxFolder(prefix: string): Promise<string> {
+  const dir = await tmpDir(prefix);
+  const split = (n: number, offset: number) => {
+    const labels = Array.from({ length: n }, (_, i) => i % 2);
+    return { images: labels.map((l, i) => halvesImage(l, offset + i)), labels };
+  };
+  await writeIdxFolder(dir, split(32, 0), split(40, 100), false);
+  return dir;
+}

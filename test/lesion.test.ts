@@ -20,7 +20,7 @@ import { evaluate } from "../src/train/evaluate.ts";
 import { checkpointPath, openRunDir } from "../src/train/run-dir.ts";
 import { loadTrainedModel } from "../src/train/trained-model.ts";
 import { train } from "../src/train/trainer.ts";
-import { halvesImage as image, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
+import { halvesIdxFolder, tmpDir } from "./data-fixtures.ts";
 
 const run = promisify(execFile);
 const CLI = path.join(import.meta.dirname, "..", "src", "cli", "main.ts");
@@ -28,12 +28,7 @@ let runDir = "";
 
 before(async () => {
   await initEngine();
-  const dataDir = await tmpDir("cf-lesion-data-");
-  const split = (n: number, offset: number) => {
-    const labels = Array.from({ length: n }, (_, i) => i % 2);
-    return { images: labels.map((l, i) => image(l, offset + i)), labels };
-  };
-  await writeIdxFolder(dataDir, split(32, 0), split(40, 100), false);
+  const dataDir = await halvesIdxFolder("cf-lesion-data-");
   runDir = path.join(await tmpDir("cf-lesion-run-"), "run");
   await train(
     parseTrainConfig({
