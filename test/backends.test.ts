@@ -84,6 +84,14 @@ async function compareStep(overrides: Record<string, unknown>, what: string): Pr
       const b = ref.metrics[key];
       assert.ok(Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b)), `${what}: metric ${key}: native ${a} vs jax ${b}`);
     }
+    // evaluation (no gradient) reports the same metrics as the training step
+    for (const [i, s] of sessions.entries()) {
+      const m = await s.compiled.evalStep(params, toDevice(s, host, maskSeed(1, 1, 0)), 3);
+      for (const key of Object.keys(m) as (keyof typeof m)[]) {
+        const b = results[i].metrics[key];
+        assert.ok(Math.abs(m[key] - b) <= 1e-5 * Math.max(1, Math.abs(b)), `${what}: ${s.backend} evalStep ${key}: ${m[key]} vs gradStep ${b}`);
+      }
+    }
     const gRef = new Map(namedLeaves(ref.grads));
     const gNat = new Map(namedLeaves(nat.grads));
     assert.deepEqual([...gNat.keys()], [...gRef.keys()], `${what}: the gradient trees differ`);

@@ -181,12 +181,16 @@ export function tensorsToTree(file: SafetensorsFile, shapes: Record<string, numb
 
 /** Load and validate a sheet checkpoint; a missing, misshaped or mistyped tensor is refused by name. */
 export async function loadSheetCheckpoint(path: string): Promise<SheetCheckpoint> {
-  const file = await readSafetensors(path);
-  const { config, geometry } = checkpointConfig(file, path);
+  return sheetCheckpointFromFile(await readSafetensors(path), path);
+}
+
+/** A sheet checkpoint from its decoded file (also the viewer's path: bytes, no file system); `source` names it in messages. */
+export function sheetCheckpointFromFile(file: SafetensorsFile, source: string): SheetCheckpoint {
+  const { config, geometry } = checkpointConfig(file, source);
   const n = config.num_columns;
-  expectTensor(file, "dist", "F32", [n, n], path);
-  const connectivity = checkpointConnectivity(file, config, geometry, path);
-  const params = tensorsToTree(file, sheetTensorShapes(config), path, "sheet.") as unknown as SheetParams;
+  expectTensor(file, "dist", "F32", [n, n], source);
+  const connectivity = checkpointConnectivity(file, config, geometry, source);
+  const params = tensorsToTree(file, sheetTensorShapes(config), source, "sheet.") as unknown as SheetParams;
   return { config, geometry, params, connectivity, file };
 }
 

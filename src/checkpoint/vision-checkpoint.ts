@@ -12,7 +12,7 @@ import type { SheetConnectivity } from "../model/sheet-connectivity.ts";
 import { type VisionConfig, type VisionLayout, type VisionParams, visionLayout } from "../model/vision.ts";
 import type { AdamWState } from "../train/adamw.ts";
 import { visionConfigSchema } from "../train/config.ts";
-import { checkpointConfig, checkpointConnectivity, firstNonFinite, loadSheetCheckpoint, saveSheetCheckpoint, sheetTensorShapes, tensorsToTree } from "./checkpoint.ts";
+import { checkpointConfig, checkpointConnectivity, firstNonFinite, saveSheetCheckpoint, sheetCheckpointFromFile, sheetTensorShapes, tensorsToTree } from "./checkpoint.ts";
 import { namedLeaves, type ParamTree, treeToTensors } from "./param-tree.ts";
 import { readSafetensors, type SafetensorsFile, writeSafetensors } from "./safetensors.ts";
 
@@ -97,17 +97,22 @@ export function checkpointVisionConfig(file: SafetensorsFile, source: string): V
 
 /** Load and validate a vision checkpoint (every tensor checked by name, dtype and shape). */
 export async function loadVisionCheckpoint(path: string): Promise<VisionCheckpoint> {
-  const { config: sheet, geometry, params: sheetParams, connectivity, file } = await loadSheetCheckpoint(path);
-  const vision = checkpointVisionConfig(file, path);
+  return visionCheckpointFromFile(await readSafetensors(path), path);
+}
+
+/** A vision checkpoint from its decoded file (also the viewer's path: bytes, no file system); `source` names it in messages. */
+export function visionCheckpointFromFile(file: SafetensorsFile, source: string): VisionCheckpoint {
+  const { config: sheet, geometry, params: sheetParams, connectivity } = sheetCheckpointFromFile(file, source);
+  const vision = checkpointVisionConfig(file, source);
   const bad = firstNonFinite(file.tensors);
   if (bad) {
     tree.dispose(sheetParams);
     throw new Error(
-      `${path}: tensor ${JSON.stringify(bad.name)} has ${bad.count} non-finite value${bad.count === 1 ? "" : "s"} (NaN or infinity): the model diverged; use an earlier checkpoint of its run`,
+      `${source}: tensor ${JSON.stringify(bad.name)} has ${bad.count} non-finite value${bad.count === 1 ? "" : "s"} (NaN or infinity): the model diverged; use an earlier checkpoint of its run`,
     );
   }
   const layout = visionLayout(vision, geometry);
-  const rest = tensorsToTree(file, visionTensorShapes(sheet, vision, layout), path);
+  const rest = tensorsToTree(file, visionTensorShapes(sheet, vision, layout), source);
   const params = { ...rest, sheet: sheetParams } as unknown as VisionParams;
   return { sheet, vision, geometry, layout, params, connectivity, step: Number(file.metadata.step ?? 0), metadata: file.metadata };
 }

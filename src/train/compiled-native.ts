@@ -96,15 +96,13 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
 
   // feature consistency (a function of the sheet's untied weights): value and gradient
   const neighbours = session.neighbours ? np.array(session.neighbours).reshape([n, n]) : null;
-  const consistencyGrad: Fn<[SheetParams, np.Array], [np.Array, SheetParams]> | null = neighbours
-    ? jit(
-        valueAndGrad((p: SheetParams, a: np.Array) => {
-          const weights = untiedWeights(p, sheet).map((w) => w.ref);
-          tree.dispose(p);
-          return featureConsistency(weights, a);
-        }),
-      )
-    : null;
+  const consistencyOf = (p: SheetParams, a: np.Array) => {
+    const weights = untiedWeights(p, sheet).map((w) => w.ref);
+    tree.dispose(p);
+    return featureConsistency(weights, a);
+  };
+  const consistencyGrad: Fn<[SheetParams, np.Array], [np.Array, SheetParams]> | null = neighbours ? jit(valueAndGrad(consistencyOf)) : null;
+  const consistencyValue: Fn<[SheetParams, np.Array], np.Array> | null = neighbours ? jit(consistencyOf) : null;
   // learned positions: the wiring weights [N, N] they give, and the gradient in them of
   // cw * (sum attnMean * W) / N + cr * repulsion (the wiring term's attention side is native)
   const positions = spec.positions;
@@ -310,11 +308,7 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
       const { b, result } = await forward(params, await hostSheetLeaves(params.sheet, names), batch.images.ref, batch.mask.ref, false, null);
       const [task, correct] = readoutEval(tree.ref(readoutOf(params)), outputStates(result.x, b), batch.images, batch.mask, batch.labels);
       let consistency = 0;
-      if (consistencyGrad && neighbours) {
-        const [value, g] = consistencyGrad(tree.ref(params.sheet), neighbours.ref);
-        consistency = (await value.data())[0];
-        tree.dispose(g);
-      }
+      if (consistencyValue && neighbours) consistency = (await consistencyValue(tree.ref(params.sheet), neighbours.ref).data())[0];
       let spread = 0;
       if (positions && params.positions) {
         const s = repulsion(positionDistances(params.positions.ref, positions.space), positions.spacing);
@@ -341,7 +335,7 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
     },
     dispose() {
       kernel.dispose();
-      for (const f of [front, frontVjp, readoutGrad, readoutEval, decode, consistencyGrad, positionWeights, positionGrad]) f?.dispose();
+      for (const f of [front, frontVjp, readoutGrad, readoutEval, decode, consistencyGrad, consistencyValue, positionWeights, positionGrad]) f?.dispose();
       neighbours?.dispose();
     },
   };

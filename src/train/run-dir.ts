@@ -515,6 +515,16 @@ export function optimizerPath(dir: RunDir, tag: CheckpointTag): string {
 
 const STEP_CHECKPOINT_RE = /^step-(\d+)\.safetensors$/;
 
+/** The file names in the run's checkpoints folder; empty when there is none. */
+function checkpointFileNames(dir: RunDir): string[] {
+  try {
+    return readdirSync(dir.checkpointsDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+}
+
 /**
  * Steps that have a model checkpoint file (`step-NNNNNN.safetensors`), ascending.
  *
@@ -522,13 +532,7 @@ const STEP_CHECKPOINT_RE = /^step-(\d+)\.safetensors$/;
  * @returns Step numbers; empty if there is no checkpoints folder.
  */
 export function listStepCheckpoints(dir: RunDir): number[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir.checkpointsDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw err;
-  }
+  const names = checkpointFileNames(dir);
   const steps: number[] = [];
   for (const name of names) {
     const m = STEP_CHECKPOINT_RE.exec(name);
@@ -544,13 +548,7 @@ const STEP_STATE_RE = /^step-(\d+)(?:\.opt)?\.safetensors$/;
  * training-state file, descending. The caller checks each one (see src/checkpoint/training-state.ts).
  */
 export function resumeCandidates(dir: RunDir): CheckpointTag[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir.checkpointsDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw err;
-  }
+  const names = checkpointFileNames(dir);
   const steps = new Set<number>();
   for (const name of names) {
     const m = STEP_STATE_RE.exec(name);

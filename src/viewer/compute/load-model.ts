@@ -3,9 +3,8 @@
  * validation (config, tensor names, dtypes and shapes, finiteness): what the viewer's page
  * does after fetching `checkpoint.safetensors`. Runs in the browser and in Node.js.
  */
-import { checkpointConfig, checkpointConnectivity, firstNonFinite, sheetTensorShapes, tensorsToTree } from "../../checkpoint/checkpoint.ts";
-import { decodeSafetensors, expectTensor } from "../../checkpoint/safetensors.ts";
-import { checkpointVisionConfig, visionTensorShapes } from "../../checkpoint/vision-checkpoint.ts";
+import { decodeSafetensors } from "../../checkpoint/safetensors.ts";
+import { visionCheckpointFromFile } from "../../checkpoint/vision-checkpoint.ts";
 import type { Geometry } from "../../geometry/index.ts";
 import type { SheetConfig } from "../../model/config.ts";
 import type { SheetParams } from "../../model/params.ts";
@@ -42,19 +41,7 @@ function maskRatioOf(metadata: Record<string, string>): number {
 /** Decode and validate a vision checkpoint from its bytes; `source` names it in messages. */
 export function modelFromBytes(bytes: Uint8Array, source: string): ViewerModel {
   const file = decodeSafetensors(bytes, source);
-  const { config: sheet, geometry } = checkpointConfig(file, source);
-  const n = sheet.num_columns;
-  expectTensor(file, "dist", "F32", [n, n], source);
-  const connectivity = checkpointConnectivity(file, sheet, geometry, source);
-  const vision = checkpointVisionConfig(file, source);
-  const bad = firstNonFinite(file.tensors);
-  if (bad) {
-    throw new Error(`${source}: tensor ${JSON.stringify(bad.name)} has ${bad.count} non-finite value${bad.count === 1 ? "" : "s"} (NaN or infinity): the model diverged`);
-  }
-  const layout = visionLayout(vision, geometry);
-  const sheetParams = tensorsToTree(file, sheetTensorShapes(sheet), source, "sheet.") as unknown as SheetParams;
-  const rest = tensorsToTree(file, visionTensorShapes(sheet, vision, layout), source);
-  const params = { ...rest, sheet: sheetParams } as unknown as VisionParams;
+  const { sheet, vision, geometry, layout, params, connectivity } = visionCheckpointFromFile(file, source);
   const positions = file.tensors.positions;
   return {
     sheet,
