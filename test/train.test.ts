@@ -17,6 +17,7 @@ import { parseTrainConfig, type TrainConfig } from "../src/train/config.ts";
 import { withLearnedPositions } from "../src/geometry/learned.ts";
 import { loadTrainedModel } from "../src/train/trained-model.ts";
 import { resume, train } from "../src/train/trainer.ts";
+import { assertClose } from "./assertions.ts";
 import { easyImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
 
 const SIZE = 8;
@@ -197,6 +198,38 @@ describe("training", () => {
     assert.ok(close(accum.loss as number, full.loss as number), `loss ${accum.loss} vs ${full.loss}`);
     assert.ok(close(accum.grad_norm as number, full.grad_norm as number), `grad_norm ${accum.grad_norm} vs ${full.grad_norm}`);
     assert.ok(close(accum.train_accuracy as number, full.train_accuracy as number));
+  });
+});
+
+describe("fine-tuning from another task's checkpoint", () => {
+  test("a MIM checkpoint starts a classification run with its encoder and a new head (final norm included)", async () => {
+    const mimRoot = await tmpDir("cf-ft-mim-");
+    await train(config("mim", { steps: 2, vision: { image_size: SIZE, patch_size: 4, channels: 1, task: "mim", num_classes: 2, final_norm: true } }), mimRoot, { verbose: false });
+    const source = nodePath.join(mimRoot, "checkpoints/last.safetensors");
+    const root = await tmpDir("cf-ft-cls-");
+    const cls = config("classify", {
+      steps: 2,
+      seed: 7,
+      optim: { lr: 1e-9, weight_decay: 0 }, // after one step the parameters are still the starting ones
+      vision: { image_size: SIZE, patch_size: 4, channels: 1, task: "classify", num_classes: 2, final_norm: true },
+    });
+    await train(cls, root, { verbose: false, stopAfter: 1, initFrom: source });
+    const mim = await loadVisionCheckpoint(source);
+    const tuned = await loadVisionCheckpoint(nodePath.join(root, "checkpoints/last.safetensors"));
+    const a = new Map(namedLeaves(mim.params, ""));
+    const b = new Map(namedLeaves(tuned.params, ""));
+    assert.ok(!b.has("decoder.weight") && b.has("head.weight") && b.has("head.norm.weight"), [...b.keys()].join(", "));
+    for (const [name, leaf] of b) {
+      if (name.startsWith("head.")) continue;
+      assertClose((await leaf.ref.data()) as Float32Array, (await a.get(name)!.ref.data()) as Float32Array, 1e-6, name);
+    }
+    // the new head is the fresh one of the run's seed; its final norm starts at weight 1, bias 0
+    const weight = (await b.get("head.norm.weight")!.ref.data()) as Float32Array;
+    assert.ok(weight.every((v) => Math.abs(v - 1) < 1e-6));
+    tree.dispose([mim.params, tuned.params]);
+    // an encoder of another shape is refused, naming the reason
+    const other = config("classify", { sheet: { geometry: { kind: "stacked", widths: [2, 2] }, dim: 4, qk_dim: 4, mlp_dim: 8, depth: 2 } });
+    await assert.rejects(train(other, await tmpDir("cf-ft-bad-"), { verbose: false, initFrom: source }), /differs from the run's config beyond the readout/);
   });
 });
 

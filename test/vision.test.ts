@@ -406,4 +406,33 @@ describe("classification head", () => {
     );
     assertClose(await read(logits), naiveLogits(poolValues), 1e-5, "spatial logits");
   });
+
+  test("final norm: each output column's features are layer-normalised (weight, bias [D]) before pooling", async () => {
+    const gamma = seededValues(55, D);
+    const beta = seededValues(56, D);
+    const normed: number[] = [];
+    for (let r = 0; r < B * Pout; r++) {
+      const x = outValues.slice(r * D, (r + 1) * D);
+      const mean = x.reduce((a, v) => a + v, 0) / D;
+      const variance = x.reduce((a, v) => a + (v - mean) ** 2, 0) / D;
+      x.forEach((v, d) => normed.push(((v - mean) / Math.sqrt(variance + 1e-5)) * gamma[d] + beta[d]));
+    }
+    const expected: number[] = [];
+    for (let b = 0; b < B; b++) {
+      for (let c = 0; c < C; c++) {
+        let s = bValues[c];
+        for (let d = 0; d < D; d++) {
+          let pooled = 0;
+          for (let p = 0; p < Pout; p++) pooled += normed[(b * Pout + p) * D + d] / Pout;
+          s += wValues[c * D + d] * pooled;
+        }
+        expected.push(s);
+      }
+    }
+    const logits = classify(
+      { norm: { weight: arr(gamma, [D]), bias: arr(beta, [D]) }, weight: arr(wValues, [C, D]), bias: arr(bValues, [C]) },
+      arr(outValues, [B, Pout, D]),
+    );
+    assertClose(await read(logits), expected, 1e-5, "final-norm logits");
+  });
 });

@@ -30,10 +30,12 @@ export function visionTensorShapes(sheet: SheetConfig, vision: VisionConfig, lay
   if (vision.task === "mim") {
     shapes["decoder.weight"] = [outCols, layout.patchDim, d];
     shapes["decoder.bias"] = [outCols, layout.patchDim];
+    if (vision.final_norm) Object.assign(shapes, { "decoder.norm.weight": [d], "decoder.norm.bias": [d] });
   } else {
     if (vision.pool === "spatial") shapes["head.pool"] = [vision.num_classes, outCols];
     shapes["head.weight"] = [vision.num_classes, d];
     shapes["head.bias"] = [vision.num_classes];
+    if (vision.final_norm) Object.assign(shapes, { "head.norm.weight": [d], "head.norm.bias": [d] });
   }
   return shapes;
 }

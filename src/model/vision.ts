@@ -9,14 +9,15 @@
  *   (masked patches -> learned mask token, MIM only)
  *   x0 [B, N, D] = input states in the input area, 0 elsewhere (+ learned init state = position embedding)
  *   sheet x depth (input added again at every step when inject = "every")
- *   output-area states [B, P_out, D] -> MIM decoder (per column) or classification head
+ *   output-area states [B, P_out, D] -> (final LayerNorm) -> MIM decoder (per column) or classification head
  */
 import { nn, numpy as np, random, tree } from "../engine/jax.ts";
 import { splitKey } from "../engine/prng.ts";
 import { type Area, areaByName, type Geometry } from "../geometry/index.ts";
 import { columnLinear, initColumnLinear } from "./column-linear.ts";
 import type { SheetConfig } from "./config.ts";
-import type { SheetParams } from "./params.ts";
+import { columnLayerNorm, initColumnLayerNorm } from "./layer-norm.ts";
+import type { ColumnLayerNormParams, SheetParams } from "./params.ts";
 import { patchify } from "./patches.ts";
 import { blockAt, checkConnectivityArg, initSheetFromKey, sheetStep } from "./sheet.ts";
 import type { SheetConnectivity } from "./sheet-connectivity.ts";
@@ -44,6 +45,11 @@ export interface VisionConfig {
   num_classes: number;
   /** Classification pooling over output columns: average, or learned per-class softmax weights. */
   pool: "avg" | "spatial";
+  /**
+   * A LayerNorm over each output column's D features before the readout (as a ViT's final
+   * norm), with its own weight and bias [D] in the readout (`decoder.norm`, `head.norm`).
+   */
+  final_norm: boolean;
 }
 
 /** Parameters of the vision model. Tensor names are these paths (e.g. `patch_embed.weight`, `sheet.attn.q.weight`). */
@@ -57,11 +63,16 @@ export interface VisionParams {
   sheet: SheetParams;
   /** Learned column positions [N, k] (sheet.learn_positions; used by the wiring cost, not the forward pass). */
   positions?: np.Array;
-  /** MIM: per-output-column linear decoder to its patch's pixels: weight [P, p*p*C, D], bias [P, p*p*C]. */
-  decoder?: { weight: np.Array; bias: np.Array };
-  /** Classification: optional spatial pooling logits [classes, P_out], then weight [classes, D], bias [classes]. */
-  head?: { pool?: np.Array; weight: np.Array; bias: np.Array };
+  /** MIM: optional final norm, then a per-output-column linear decoder to its patch's pixels: weight [P, p*p*C, D], bias [P, p*p*C]. */
+  decoder?: Decoder;
+  /** Classification: optional final norm, optional spatial pooling logits [classes, P_out], then weight [classes, D], bias [classes]. */
+  head?: Head;
 }
+
+/** The MIM readout (see VisionParams.decoder). */
+export type Decoder = { norm?: ColumnLayerNormParams; weight: np.Array; bias: np.Array };
+/** The classification readout (see VisionParams.head). */
+export type Head = { norm?: ColumnLayerNormParams; pool?: np.Array; weight: np.Array; bias: np.Array };
 
 /** The resolved layout of a vision model on its geometry. */
 export interface VisionLayout {
@@ -130,6 +141,7 @@ export function initVision(sheetConfig: SheetConfig, vision: VisionConfig, geome
   if (vision.task === "mim") {
     const dec = initColumnLinear(kHead, [outCols], dim, layout.patchDim, true);
     params.decoder = { weight: dec.weight, bias: dec.bias! };
+    if (vision.final_norm) params.decoder.norm = initColumnLayerNorm([], dim);
   } else {
     const hb = dim ** -0.5;
     params.head = {
@@ -137,6 +149,7 @@ export function initVision(sheetConfig: SheetConfig, vision: VisionConfig, geome
       bias: np.zeros([vision.num_classes]),
     };
     if (vision.pool === "spatial") params.head.pool = np.zeros([vision.num_classes, outCols]);
+    if (vision.final_norm) params.head.norm = initColumnLayerNorm([], dim);
   }
   return params;
 }
@@ -252,13 +265,22 @@ export function columnActivity(x: np.Array): ColumnActivity {
   return { l1: abs.mean(), hoyer };
 }
 
+/** Epsilon of the readout's final LayerNorm. */
+const FINAL_NORM_EPS = 1e-5;
+
+/** The readout's input: out [B, P, D], after the final LayerNorm when there is one. Consumes both. */
+function finalNorm(norm: ColumnLayerNormParams | undefined, out: np.Array): np.Array {
+  return norm ? columnLayerNorm(norm, out, FINAL_NORM_EPS) : out;
+}
+
 /** MIM decoder: out [B, P, D] -> predicted patch pixels [B, P, p*p*C]. Consumes both. */
-export function decodePatches(decoder: { weight: np.Array; bias: np.Array }, out: np.Array): np.Array {
-  return columnLinear(decoder, out);
+export function decodePatches(decoder: Decoder, out: np.Array): np.Array {
+  return columnLinear({ weight: decoder.weight, bias: decoder.bias }, finalNorm(decoder.norm, out));
 }
 
 /** Classification head: out [B, P_out, D] -> logits [B, classes]. Consumes both. */
-export function classify(head: { pool?: np.Array; weight: np.Array; bias: np.Array }, out: np.Array): np.Array {
+export function classify(head: Head, out: np.Array): np.Array {
+  out = finalNorm(head.norm, out);
   if (!head.pool) {
     return np.matmul(out.mean(1), head.weight.transpose()).add(head.bias); // [B, classes]
   }

@@ -23,6 +23,7 @@ export const visionConfigSchema = z
     task: z.enum(["mim", "classify"]).default("mim"),
     num_classes: positiveInt.default(10),
     pool: z.enum(["avg", "spatial"]).default("avg"),
+    final_norm: z.boolean().default(false),
   })
   .strict();
 
@@ -39,10 +40,14 @@ export const penaltyScheduleSchema = z
   })
   .strict();
 
-/** Wiring cost in the loss; lambda 0 turns it off. */
+/**
+ * Wiring cost in the loss; lambda 0 turns it off. `communicability` is the seRNN cost
+ * (src/objectives/communicability.ts): the L1 weights (with `p`) times the communicability of
+ * the batch- and step-mean attention; dense sheets only.
+ */
 export const wiringConfigSchema = z
   .object({
-    form: z.enum(["l1", "cross_entropy"]).default("l1"),
+    form: z.enum(["l1", "cross_entropy", "communicability"]).default("l1"),
     lambda: z.number().nonnegative().default(0),
     p: z.number().positive().default(1),
     sigma: z.number().positive().default(2),
@@ -56,6 +61,38 @@ export const consistencyConfigSchema = z
     coef: z.number().nonnegative().default(0),
     /** Each column is pulled towards its this many nearest columns. */
     neighbours: positiveInt.default(4),
+    schedule: penaltyScheduleSchema.default(penaltyScheduleSchema.parse({})),
+  })
+  .strict();
+
+/**
+ * TDANN's activation-correlation spatial loss on the final column states
+ * (src/objectives/spatial-correlation.ts); coef 0 turns it off (and it is not computed).
+ */
+export const spatialCorrelationConfigSchema = z
+  .object({
+    coef: z.number().nonnegative().default(0),
+    /** Random neighbourhoods per optimiser step. */
+    neighbourhoods: positiveInt.default(4),
+    /** Columns per neighbourhood: a centre and its nearest columns in its own area (>= 3). */
+    size: positiveInt.default(9),
+    schedule: penaltyScheduleSchema.default(penaltyScheduleSchema.parse({})),
+  })
+  .strict();
+
+/**
+ * TopoLoss-style weight-blur smoothness of the untied weights (src/objectives/topo-blur.ts);
+ * coef 0 turns it off (and it is not computed).
+ */
+export const topoBlurConfigSchema = z
+  .object({
+    coef: z.number().nonnegative().default(0),
+    /** "gaussian" (any geometry) or "resample" (TopoLoss's bilinear down- and up-sampling; grid areas). */
+    kernel: z.enum(["gaussian", "resample"]).default("gaussian"),
+    /** Gaussian width in distance units. */
+    sigma: z.number().positive().default(1),
+    /** Resampling factor (the grid shrinks by it, then is resized back). */
+    factor: z.number().gt(1).default(2),
     schedule: penaltyScheduleSchema.default(penaltyScheduleSchema.parse({})),
   })
   .strict();
@@ -103,6 +140,8 @@ export const trainConfigSchema = z
     wiring: wiringConfigSchema.default(wiringConfigSchema.parse({})),
     consistency: consistencyConfigSchema.default(consistencyConfigSchema.parse({})),
     activation_sparsity: activationSparsityConfigSchema.default(activationSparsityConfigSchema.parse({})),
+    spatial_correlation: spatialCorrelationConfigSchema.default(spatialCorrelationConfigSchema.parse({})),
+    topo_blur: topoBlurConfigSchema.default(topoBlurConfigSchema.parse({})),
     positions: positionsConfigSchema.default(positionsConfigSchema.parse({})),
     optim: optimConfigSchema.default(optimConfigSchema.parse({})),
     /** Fraction of patches masked per image (MIM). */

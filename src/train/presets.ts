@@ -11,7 +11,8 @@ import type { TrainConfigInput } from "./config.ts";
  */
 const TINY = {
   sheet: { geometry: { kind: "stacked", widths: [7, 7, 7], offset: 2 }, dim: 64, qk_dim: 16, mlp_dim: 64, depth: 4 },
-  vision: { image_size: 28, patch_size: 4, channels: 1, task: "mim" },
+  // a LayerNorm on the output area before the readout (ViT's final norm)
+  vision: { image_size: 28, patch_size: 4, channels: 1, task: "mim", final_norm: true },
   data: { kind: "mnist" },
   optim: { lr: 2e-3 },
   batch_size: 32,

@@ -18,7 +18,7 @@ import { readSafetensors } from "../checkpoint/safetensors.ts";
 import { checkResumePoint, type ResumePoint, saveTrainingCheckpoint } from "../checkpoint/training-state.ts";
 import { canonicalParamOrder, countParameters } from "../checkpoint/param-tree.ts";
 import { flopsPerImage } from "../model/cost.ts";
-import { initVision, type VisionParams } from "../model/vision.ts";
+import { initVision, type VisionConfig, type VisionParams } from "../model/vision.ts";
 import { adamwConfig, adamwInit, type AdamWState, defaultNoDecay } from "./adamw.ts";
 import { parseTrainConfig, type TrainConfig } from "./config.ts";
 import { evaluate, type EvalResult, writeReconstructions } from "./evaluate.ts";
@@ -252,17 +252,30 @@ async function trainInSession(
     say(`resuming ${dir.root} at step ${startStep}${fromCheckpoint.tag === "last" ? "" : ` (from ${path.basename(checkpointPath(dir, fromCheckpoint.tag))})`}`);
   } else if (initFrom) {
     const ckpt = await loadVisionCheckpoint(initFrom);
-    if (!same(ckpt.sheet, session.sheet) || !same(ckpt.vision, vision)) {
+    // the readout may differ (e.g. fine-tuning a MIM model for classification): it starts fresh
+    const encoderOf = ({ task, num_classes, pool, ...encoder }: VisionConfig) => encoder;
+    if (!same(ckpt.sheet, session.sheet) || !same(encoderOf(ckpt.vision), encoderOf(vision))) {
       tree.dispose(ckpt.params);
-      throw new Error(`${initFrom}: its sheet / vision config differs from the run's config, so its parameters cannot start this run`);
+      throw new Error(
+        `${initFrom}: its sheet / vision config differs from the run's config beyond the readout (vision.task, num_classes, pool), so its parameters cannot start this run`,
+      );
     }
     if (ckpt.params.positions) {
       tree.dispose(ckpt.params);
       throw new Error(`${initFrom}: starting from a checkpoint with learned positions is not supported`);
     }
-    params = canonicalParamOrder(ckpt.params);
+    if (same(ckpt.vision, vision)) {
+      params = canonicalParamOrder(ckpt.params);
+      say(`starting ${dir.root} from the parameters of ${initFrom}`);
+    } else {
+      const { decoder, head, ...encoder } = ckpt.params;
+      const fresh = initVision(session.sheet, vision, session.geometry, config.seed, session.connectivity);
+      const { decoder: newDecoder, head: newHead, ...unused } = fresh;
+      tree.dispose([decoder, head, unused]);
+      params = canonicalParamOrder({ ...encoder, ...(newDecoder ? { decoder: newDecoder } : {}), ...(newHead ? { head: newHead } : {}) });
+      say(`starting ${dir.root} from the encoder of ${initFrom} (${ckpt.vision.task}) with a new ${vision.task} readout`);
+    }
     opt = adamwInit(params);
-    say(`starting ${dir.root} from the parameters of ${initFrom}`);
   } else {
     params = canonicalParamOrder(initVision(session.sheet, vision, session.geometry, config.seed, session.connectivity));
     opt = adamwInit(params);

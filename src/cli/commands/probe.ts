@@ -4,6 +4,7 @@ import { linearProbe } from "../../analysis/linear-probe.ts";
 import { openDataset } from "../../data/index.ts";
 import { initEngine } from "../../engine/engine.ts";
 import { tree } from "../../engine/jax.ts";
+import { initVision } from "../../model/vision.ts";
 import { extractFeatures } from "../../train/evaluate.ts";
 import { loadTrainedModel } from "../../train/trained-model.ts";
 import { parseInteger } from "../options.ts";
@@ -11,7 +12,7 @@ import { parseInteger } from "../options.ts";
 export function registerProbe(program: Command): void {
   program
     .command("probe")
-    .description("linear probe on the frozen output-area states of a trained model (the standard test of MIM), and on raw pixels")
+    .description("linear probe on the frozen output-area states of a trained model (the standard test of MIM), on raw pixels and on the same model at its random initialisation")
     .argument("<checkpoint>", "checkpoint (.safetensors) from a run's checkpoints/ folder")
     .option("--train-images <n>", "training images for the probe", parseInteger, 10000)
     .option("--test-images <n>", "test images", parseInteger, 10000)
@@ -19,7 +20,8 @@ export function registerProbe(program: Command): void {
     .option("--epochs <n>", "probe epochs", parseInteger, 30)
     .option("--data <json>", "labelled data set as JSON (default: the one it was trained on)")
     .option("--no-pixels", "skip the raw-pixel baseline")
-    .action(async (path: string, opts: { trainImages: number; testImages: number; pooling: string; epochs: number; data?: string; pixels: boolean }) => {
+    .option("--no-random-init", "skip the baseline of the same model at its random initialisation (the run's seed)")
+    .action(async (path: string, opts: { trainImages: number; testImages: number; pooling: string; epochs: number; data?: string; pixels: boolean; randomInit: boolean }) => {
       if (opts.pooling !== "flat" && opts.pooling !== "avg") throw new Error(`--pooling must be flat or avg, got "${opts.pooling}"`);
       await initEngine();
       const { checkpoint: ckpt, config, session } = await loadTrainedModel(path, opts.data);
@@ -40,6 +42,14 @@ export function registerProbe(program: Command): void {
           epochs: opts.epochs,
           seed: config.seed,
         });
+      }
+      if (opts.randomInit) {
+        log("probing the randomly initialised model...");
+        const fresh = initVision(session.sheet, session.vision, session.geometry, config.seed, session.connectivity);
+        const rTrain = await extractFeatures(session, fresh, trainSet, opts.trainImages, opts.pooling);
+        const rTest = await extractFeatures(session, fresh, testSet, opts.testImages, opts.pooling);
+        tree.dispose(fresh);
+        result.random_init = await linearProbe(rTrain, rTest, rTrain.dim, classes, { epochs: opts.epochs, seed: config.seed });
       }
       tree.dispose(ckpt.params);
       console.log(JSON.stringify(result, null, 2));

@@ -18,8 +18,9 @@ export function registerTrain(program: Command): void {
     .option("--steps <n>", "shortcut for --set steps=N; with --resume: train the run to N steps", parseInteger)
     .option("--out <dir>", "run directory (default: a new runs/PRESET-TASK-TIMESTAMP, so no earlier run is touched)")
     .option("--resume <dir>", "continue an interrupted run from its last checkpoint")
+    .option("--init-from <checkpoint>", "start from this checkpoint's parameters (same sheet and front end; a different task gets a new readout, e.g. fine-tuning a MIM model)")
     .option("--quiet", "no progress output")
-    .action(async (opts: { preset: string; config?: string; set: string[]; steps?: number; out?: string; resume?: string; quiet?: boolean }, command: Command) => {
+    .action(async (opts: { preset: string; config?: string; set: string[]; steps?: number; out?: string; resume?: string; initFrom?: string; quiet?: boolean }, command: Command) => {
       if (opts.resume) {
         // a resumed run keeps its own config (config.json); only its length may change
         const ignored = [
@@ -27,6 +28,7 @@ export function registerTrain(program: Command): void {
           ...(opts.config ? ["--config"] : []),
           ...(opts.set.length > 0 ? ["--set"] : []),
           ...(opts.out ? ["--out"] : []),
+          ...(opts.initFrom ? ["--init-from"] : []),
         ];
         if (ignored.length > 0) {
           throw new Error(
@@ -43,6 +45,6 @@ export function registerTrain(program: Command): void {
       raw = applyOverrides(raw, [...opts.set, ...(opts.steps !== undefined ? [`steps=${opts.steps}`] : [])]);
       const config = parseTrainConfig(raw);
       const stamp = new Date().toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "-");
-      await train(config, opts.out ?? `runs/${opts.preset}-${config.vision.task}-${stamp}`, { verbose: !opts.quiet });
+      await train(config, opts.out ?? `runs/${opts.preset}-${config.vision.task}-${stamp}`, { verbose: !opts.quiet, initFrom: opts.initFrom });
     });
 }
