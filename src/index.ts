@@ -89,6 +89,9 @@ export {
   type WiringCostSpec,
 } from "./objectives/wiring-cost.ts";
 export { featureConsistency, nearestNeighbourGraph, untiedWeights } from "./objectives/feature-consistency.ts";
+export { communicability, communicabilityWiringCost, expm } from "./objectives/communicability.ts";
+export { drawNeighbourhoods, type NeighbourhoodSpec, selectionMatrix, spatialCorrelation } from "./objectives/spatial-correlation.ts";
+export { blurMatrix, type BlurSpec, topoBlur } from "./objectives/topo-blur.ts";
 
 // Checkpoints
 export {

@@ -4,7 +4,8 @@
  * the whole objective under jit(valueAndGrad) (the reference). Same parameters, same batch:
  * metrics and every parameter gradient must agree, for both tasks and every research lever
  * that touches the step (sparse sheets, inject every, learned initial state and positions,
- * feature consistency, wiring cost forms, activation penalty). Then the tiny preset trains
+ * feature consistency, wiring cost forms including communicability, activation penalty,
+ * spatial correlation, topo blur). Then the tiny preset trains
  * 20 steps on both backends to the same losses, and encode / predictPatches agree.
  */
 import assert from "node:assert/strict";
@@ -110,15 +111,22 @@ async function compareStep(overrides: Record<string, unknown>, what: string): Pr
 describe("native and jax backends compute the same training step", { skip }, () => {
   const cases: [string, Record<string, unknown>][] = [
     ["MIM, default Columnformer", {}],
-    ["MIM, wiring L1 + activation penalty", { wiring: { lambda: 0.3 }, activation_sparsity: { coef: 0.2 } }],
+    ["MIM, wiring L1 + activation penalty, final norm", { wiring: { lambda: 0.3 }, activation_sparsity: { coef: 0.2 }, vision: { final_norm: true } }],
     ["MIM, wiring cross-entropy, inject every, learned initial state", { wiring: { lambda: 0.2, form: "cross_entropy" }, vision: { inject: "every", learned_init_state: true, init_state_std: 0.1 } }],
-    ["classification, average pooling", { vision: { task: "classify" }, wiring: { lambda: 0.1 } }],
+    ["classification, average pooling, final norm", { vision: { task: "classify", final_norm: true }, wiring: { lambda: 0.1 } }],
     // a transformer needs its position embedding (learned initial state): without it, tied columns are identical and the pooling gradient is 0 up to rounding
     ["classification, spatial pooling, transformer switches", { vision: { task: "classify", pool: "spatial", learned_init_state: true, init_state_std: 0.5 }, sheet: { heads: 2, recurrent: false, untie_norm: false, untie_attn: false, untie_mlp: false, value_proj: true, attn_bias: false } }],
     ["MIM, sparse local K 3, wiring", { sheet: { connectivity: { kind: "local", k: 3 } }, wiring: { lambda: 0.5 } }],
     ["MIM, sparse small world, 2 heads, value projections, no skip", { sheet: { heads: 2, value_proj: true, skip_attn: false, connectivity: { kind: "small_world", k_local: 2, k_long: 2, seed: 1 } }, wiring: { lambda: 0.2 } }],
     ["MIM, feature consistency", { consistency: { coef: 0.5, neighbours: 2 } }],
     ["MIM, learned positions with wiring and repulsion", { sheet: { learn_positions: true }, wiring: { lambda: 0.4 } }],
+    ["MIM, communicability wiring cost (seRNN)", { wiring: { lambda: 0.3, form: "communicability", p: 2 } }],
+    ["classification, communicability wiring cost with learned positions", { vision: { task: "classify" }, sheet: { learn_positions: true }, wiring: { lambda: 0.4, form: "communicability" } }],
+    ["MIM, spatial correlation (TDANN)", { spatial_correlation: { coef: 0.5, neighbourhoods: 3, size: 4 } }],
+    ["classification, spatial correlation, inject every, learned positions", { vision: { task: "classify", inject: "every" }, sheet: { learn_positions: true }, spatial_correlation: { coef: 0.7, neighbourhoods: 2, size: 9 }, wiring: { lambda: 0.1 } }],
+    ["MIM, spatial correlation on a sparse local K 3 sheet", { sheet: { connectivity: { kind: "local", k: 3 } }, spatial_correlation: { coef: 0.5, neighbourhoods: 2, size: 3 }, wiring: { lambda: 0.2 } }],
+    ["MIM, topo blur (gaussian) with feature consistency", { topo_blur: { coef: 0.5, sigma: 0.8 }, consistency: { coef: 0.3, neighbours: 2 } }],
+    ["classification, topo blur (resample), a stack of 2 heads with value projections", { vision: { task: "classify" }, sheet: { recurrent: false, heads: 2, value_proj: true }, topo_blur: { coef: 0.6, kernel: "resample", factor: 2 } }],
   ];
   for (const [what, overrides] of cases) test(what, () => compareStep(overrides, what));
 });

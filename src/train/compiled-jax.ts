@@ -29,6 +29,8 @@ export async function readMetrics(total: np.Array, parts: LossParts): Promise<St
     repulsion: await read(parts.repulsion),
     activation_l1: await read(parts.activation_l1),
     activation_hoyer: await read(parts.activation_hoyer),
+    spatial_correlation: await read(parts.spatial_correlation),
+    topo_blur: await read(parts.topo_blur),
     correct: await read(parts.correct),
   };
 }
@@ -48,16 +50,26 @@ export function compileJax(session: SessionBase): CompiledModel {
   const distances = connectivity ? np.array(connectivity.distances).reshape([n, connectivity.k]) : np.array(geometry.distances).reshape([n, n]);
   const wiringWeights = connectivity && session.wiringWeights ? np.array(session.wiringWeights).reshape([n, connectivity.k]) : null;
   const neighbours = np.array(session.neighbours ?? new Float32Array(n * n)).reshape([n, n]);
+  const blur = session.blur ? np.array(session.blur).reshape([n, n]) : null;
+  // the spatial loss's distances: a dense sheet's `distances` already are [N, N], a sparse sheet's are not
+  const columnDistances = spec.spatialCorrelation && connectivity ? np.array(geometry.distances).reshape([n, n]) : null;
+  const spatialShape = [session.config.spatial_correlation.neighbourhoods, session.config.spatial_correlation.size];
   const stepInputs = (step: number): StepInputs => {
     const c = session.coefficients(step);
+    const selection = session.neighbourhoods(step);
     return {
       ...(idx && wiringWeights ? { connectivity: idx.ref, wiringWeights: wiringWeights.ref } : {}),
       distances: distances.ref,
       neighbours: neighbours.ref,
+      ...(selection ? { neighbourhoods: np.array(selection).reshape([n, ...spatialShape]) } : {}),
+      ...(columnDistances ? { columnDistances: columnDistances.ref } : {}),
+      ...(blur ? { blur: blur.ref } : {}),
       wiring: np.array(c.wiring),
       consistency: np.array(c.consistency),
       repulsion: np.array(c.repulsion),
       activation: np.array(c.activation),
+      spatial: np.array(c.spatial),
+      topo: np.array(c.topo),
     };
   };
   const encoder = (columns: "output" | "all") => {
@@ -98,7 +110,7 @@ export function compileJax(session: SessionBase): CompiledModel {
       gradJit.dispose();
       evalJit.dispose();
       for (const f of encodeJit.values()) f.dispose();
-      tree.dispose([distances, wiringWeights, neighbours, idx]);
+      tree.dispose([distances, wiringWeights, neighbours, idx, blur, columnDistances]);
     },
   };
   return compiled;

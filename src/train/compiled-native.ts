@@ -7,10 +7,16 @@
  *                                                              with the wiring cost and activation L1 folded in
  *          --readout (jax-js)--> task loss                     jax-js valueAndGrad in (readout params, output states)
  *
- * and adds the penalties that live outside the sheet in jax-js: the feature-consistency penalty
- * (a function of the sheet's weights) and, for learned positions, the wiring weights' and the
- * repulsion's gradients with respect to the positions. The maths is the jax objective's
- * (src/train/loss.ts); tests compare the two backends.
+ * and adds the penalties that live outside the sheet in jax-js: the feature-consistency and
+ * topo-blur penalties (functions of the sheet's weights: their gradients are added to the
+ * sheet's), the spatial-correlation loss (a function of the final states: its gradient is added
+ * to the final states' cotangent before the native backward) and, for learned positions, the
+ * wiring weights' and the repulsion's gradients with respect to the positions. The
+ * communicability wiring cost is a function of the batch- and step-mean attention Ā: a first
+ * native forward (no tape) gives Ā, jax-js the cost and dcost/dĀ, and the training forward gets
+ * N * lambda * dcost/dĀ as its per-connection wiring weights (with coefficient 1), which the
+ * kernels fold into the softmax backward: one extra forward per step. The maths is the jax
+ * objective's (src/train/loss.ts); tests compare the two backends.
  */
 import { grad, jit, numpy as np, tree, valueAndGrad } from "../engine/jax.ts";
 import { type NativeAddon, type NativeSheet, sheetLeaves } from "../engine/native-sheet.ts";
@@ -19,7 +25,10 @@ import type { SheetParams } from "../model/params.ts";
 import { hostSheetLeaves, nativeSheetConfig, sheetLeaf } from "../model/sheet-native.ts";
 import { patchify } from "../model/patches.ts";
 import { decodePatches, type VisionFrontParams, type VisionParams, visionFront } from "../model/vision.ts";
+import { communicabilityWiringCost } from "../objectives/communicability.ts";
 import { featureConsistency, untiedWeights } from "../objectives/feature-consistency.ts";
+import { spatialCorrelation } from "../objectives/spatial-correlation.ts";
+import { topoBlur } from "../objectives/topo-blur.ts";
 import { wiringWeights } from "../objectives/wiring-cost.ts";
 import { canonicalParamOrder } from "../checkpoint/param-tree.ts";
 import { type AdamWState, adamwUpdate, decayMaskFor, mapParamLeaves } from "./adamw.ts";
@@ -94,21 +103,66 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
   const readoutEval: Fn<[Readout, np.Array, np.Array, np.Array, np.Array], [np.Array, np.Array]> = jit(readoutLoss);
   const decode: Fn<[{ weight: np.Array; bias: np.Array }, np.Array], np.Array> = jit(decodePatches);
 
-  // feature consistency (a function of the sheet's untied weights): value and gradient
-  const neighbours = session.neighbours ? np.array(session.neighbours).reshape([n, n]) : null;
-  const consistencyOf = (p: SheetParams, a: np.Array) => {
+  // penalties of the sheet's untied weights (feature consistency, topo blur): value and gradient
+  const weightPenalty = (penalty: (weights: np.Array[], a: np.Array) => np.Array) => (p: SheetParams, a: np.Array) => {
     const weights = untiedWeights(p, sheet).map((w) => w.ref);
     tree.dispose(p);
-    return featureConsistency(weights, a);
+    return penalty(weights, a);
   };
+  const neighbours = session.neighbours ? np.array(session.neighbours).reshape([n, n]) : null;
+  const consistencyOf = weightPenalty(featureConsistency);
   const consistencyGrad: Fn<[SheetParams, np.Array], [np.Array, SheetParams]> | null = neighbours ? jit(valueAndGrad(consistencyOf)) : null;
   const consistencyValue: Fn<[SheetParams, np.Array], np.Array> | null = neighbours ? jit(consistencyOf) : null;
+  const blur = session.blur ? np.array(session.blur).reshape([n, n]) : null;
+  const topoOf = weightPenalty(topoBlur);
+  const topoGrad: Fn<[SheetParams, np.Array], [np.Array, SheetParams]> | null = blur ? jit(valueAndGrad(topoOf)) : null;
+  const topoValue: Fn<[SheetParams, np.Array], np.Array> | null = blur ? jit(topoOf) : null;
+  /** Add coef * g (a gradient tree of the sheet, consumed) to the sheet's host gradients. */
+  const addSheetGradient = async (g: SheetParams, coef: number, into: Float32Array[]) => {
+    for (const [i, name] of names.entries()) {
+      const extra = (await sheetLeaf(g, name).ref.data()) as Float32Array;
+      const leaf = into[i];
+      for (let t = 0; t < leaf.length; t++) leaf[t] += coef * extra[t];
+    }
+    tree.dispose(g);
+  };
+  const positions = spec.positions;
+  // the spatial-correlation loss of the final states [B, N, D]: value and gradient in the states
+  const spatialShape = [session.config.spatial_correlation.neighbourhoods, session.config.spatial_correlation.size];
+  const spatialGrad: Fn<[np.Array, np.Array, np.Array], [np.Array, np.Array]> | null = spec.spatialCorrelation ? jit(valueAndGrad(spatialCorrelation)) : null;
+  const spatialValue: Fn<[np.Array, np.Array, np.Array], np.Array> | null = spec.spatialCorrelation ? jit(spatialCorrelation) : null;
+  const fixedDistances = spec.spatialCorrelation && !positions ? np.array(session.geometry.distances).reshape([n, n]) : null;
+  const positionDistancesOf: Fn<[np.Array], np.Array> | null = spec.spatialCorrelation && positions ? jit((pos: np.Array) => positionDistances(pos, positions.space)) : null;
+  /** The spatial loss's inputs of a step: states [B, N, D], neighbourhoods [N, M, K], distances [N, N]. Borrows `params`. */
+  const spatialInputs = (params: Outside, x: Float32Array, b: number, step: number): [np.Array, np.Array, np.Array] => [
+    np.array(x).reshape([b, n, d]),
+    np.array(session.neighbourhoods(step)!).reshape([n, ...spatialShape]),
+    positionDistancesOf ? positionDistancesOf(params.positions!.ref) : fixedDistances!.ref,
+  ];
   // learned positions: the wiring weights [N, N] they give, and the gradient in them of
   // cw * (sum attnMean * W) / N + cr * repulsion (the wiring term's attention side is native)
-  const positions = spec.positions;
   const wiringOf = (pos: np.Array) => wiringWeights(positionDistances(pos, positions!.space), spec.wiring);
   const positionWeights: Fn<[np.Array], np.Array> | null = positions ? jit(wiringOf) : null;
-  const positionGrad: Fn<[np.Array, np.Array, np.Array, np.Array], [[np.Array, np.Array], np.Array]> | null = positions
+  // the communicability wiring cost of the mean attention Ā [N, N] (fixed weights): value and dcost/dĀ
+  const fixedWeights = spec.communicability && !positions ? np.array(session.wiringWeights!).reshape([n, n]) : null;
+  const commGrad: Fn<[np.Array, np.Array], [np.Array, np.Array]> | null = fixedWeights ? jit(valueAndGrad(communicabilityWiringCost)) : null;
+  const commValue: Fn<[np.Array, np.Array], np.Array> | null = spec.communicability ? jit(communicabilityWiringCost) : null;
+  // ... with learned positions: cw * cost(Ā, W(pos)) + cr * repulsion, its gradient in the positions and in Ā
+  const positionCommGrad: Fn<[np.Array, np.Array, np.Array, np.Array], [[np.Array, [np.Array, np.Array]], [np.Array, np.Array]]> | null =
+    positions && spec.communicability
+      ? jit(
+          valueAndGrad(
+            (pos: np.Array, attnMean: np.Array, cw: np.Array, cr: np.Array) => {
+              const spread = repulsion(positionDistances(pos.ref, positions.space), positions.spacing);
+              const cost = communicabilityWiringCost(attnMean, wiringOf(pos));
+              const total = cost.ref.mul(cw).add(spread.ref.mul(cr));
+              return [total, [spread, cost]] as [np.Array, [np.Array, np.Array]];
+            },
+            { argnums: [0, 1], hasAux: true },
+          ),
+        )
+      : null;
+  const positionGrad: Fn<[np.Array, np.Array, np.Array, np.Array], [[np.Array, np.Array], np.Array]> | null = positions && !spec.communicability
     ? jit(
         valueAndGrad(
           (pos: np.Array, attnMean: np.Array, cw: np.Array, cr: np.Array) => {
@@ -125,13 +179,14 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
    * Front end and native forward of one batch. Borrows `params` (its front-end leaves and
    * positions) and `sheetHost` (the sheet's leaves on the host, in addon order); consumes images
    * and mask, except with `train` (the readout and the front end's vjp read them again).
+   * `weights` replaces the wiring weights (null: none) when given.
    */
-  const forward = async (params: Outside, sheetHost: Float32Array[], images: np.Array, mask: np.Array, train: boolean, attn: Float32Array | null) => {
+  const forward = async (params: Outside, sheetHost: Float32Array[], images: np.Array, mask: np.Array, train: boolean, attn: Float32Array | null, weights?: Float32Array | null) => {
     const b = images.shape[0];
     const [x0, drive] = front(tree.ref(frontOf(params)), train ? images.ref : images, train ? mask.ref : mask);
     const x0Host = (await x0.data()) as Float32Array;
     const driveHost = every ? ((await drive.data()) as Float32Array) : (drive.dispose(), null);
-    const weights = positionWeights ? ((await positionWeights(params.positions!.ref).data()) as Float32Array) : session.wiringWeights;
+    if (weights === undefined) weights = positionWeights ? ((await positionWeights(params.positions!.ref).data()) as Float32Array) : session.wiringWeights;
     const result = kernelFor(b).forward({
       params: sheetHost,
       x0: x0Host,
@@ -152,10 +207,63 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
     return np.array(out).reshape([b, end - start, d]);
   };
 
-  const metricsOf = (step: number, task: number, correct: number, r: { wiring: number; l1: number; hoyer: number }, consistency: number, spread: number): StepMetrics => {
+  /** The penalties computed in jax-js (0 when off). */
+  type Outer = { wiring: number | null; consistency: number; spread: number; spatial: number; topo: number };
+  const metricsOf = (step: number, task: number, correct: number, r: { wiring: number; l1: number; hoyer: number }, o: Outer): StepMetrics => {
     const c = session.coefficients(step);
-    const loss = sum([task, c.wiring * r.wiring, c.consistency * consistency, c.repulsion * spread, c.activation * r.l1]);
-    return { loss, task, wiring: r.wiring, consistency, repulsion: spread, activation_l1: r.l1, activation_hoyer: r.hoyer, correct };
+    const wiring = o.wiring ?? r.wiring; // the communicability cost is jax-js's, the other forms the kernels'
+    const loss = sum([task, c.wiring * wiring, c.consistency * o.consistency, c.repulsion * o.spread, c.activation * r.l1, c.spatial * o.spatial, c.topo * o.topo]);
+    return {
+      loss,
+      task,
+      wiring,
+      consistency: o.consistency,
+      repulsion: o.spread,
+      activation_l1: r.l1,
+      activation_hoyer: r.hoyer,
+      spatial_correlation: o.spatial,
+      topo_blur: o.topo,
+      correct,
+    };
+  };
+
+  /** The communicability wiring cost of a batch's mean attention Ā [N * N] (host). Borrows `params`. */
+  const communicabilityValue = async (params: Outside, attnMeanHost: Float32Array): Promise<number> => {
+    const weights = fixedWeights ? fixedWeights.ref : positionWeights!(params.positions!.ref);
+    return (await commValue!(np.array(attnMeanHost).reshape([n, n]), weights).data())[0];
+  };
+
+  /**
+   * The communicability wiring cost of a batch and what the training step needs of it: a forward
+   * without tape gives the mean attention Ā, jax-js the cost, the native wiring weights
+   * N * lambda * dcost/dĀ of the training forward and, with learned positions, the positions'
+   * gradient and the repulsion. Borrows `params` and `sheetHost`; consumes nothing else.
+   */
+  const communicabilityGrad = async (params: Outside, sheetHost: Float32Array[], images: np.Array, mask: np.Array, step: number) => {
+    const c = session.coefficients(step);
+    const { result } = await forward(params, sheetHost, images.ref, mask.ref, false, null, null);
+    const attnMean = np.array(result.attnMean).reshape([n, n]);
+    let value: number;
+    let dA: np.Array; // lambda * dcost/dĀ [N, N]
+    let positionsGrad: np.Array | null = null;
+    let spread: number | null = null;
+    if (positionCommGrad) {
+      const [[total, [s, v]], [gPos, g]] = positionCommGrad(params.positions!.ref, attnMean, np.array(c.wiring), np.array(c.repulsion));
+      total.dispose();
+      spread = (await s.data())[0];
+      value = (await v.data())[0];
+      positionsGrad = gPos;
+      dA = g;
+    } else {
+      const [v, g] = commGrad!(attnMean, fixedWeights!.ref);
+      value = (await v.data())[0];
+      dA = g.mul(c.wiring);
+    }
+    const weights = ((await dA.data()) as Float32Array).map((x) => x * n);
+    // the kernels refuse non-finite weights: report a non-finite cost instead (the loss becomes
+    // NaN, as on the jax backend, and the trainer stops there naming the last intact checkpoint)
+    if (!weights.every(Number.isFinite)) return { value: NaN, weights: null, positionsGrad, spread };
+    return { value, weights, positionsGrad, spread };
   };
 
   /**
@@ -166,18 +274,28 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
    */
   const gradients = async (params: Outside, sheetHost: Float32Array[], sheetTree: () => SheetParams, batch: DeviceBatch, step: number) => {
     const c = session.coefficients(step);
-    const { b, result } = await forward(params, sheetHost, batch.images, batch.mask, true, null);
+    const comm = spec.communicability ? await communicabilityGrad(params, sheetHost, batch.images, batch.mask, step) : null;
+    const { b, result } = await forward(params, sheetHost, batch.images, batch.mask, true, null, comm ? comm.weights : undefined);
     // readout: task loss and its gradient in the readout parameters and the output states
     const [[task, correct], [readoutGrads, dOut]] = readoutGrad(tree.ref(readoutOf(params)), outputStates(result.x, b), batch.images.ref, batch.mask.ref, batch.labels);
     const dOutHost = (await dOut.data()) as Float32Array;
     const dx = new Float32Array(b * n * d);
     const p = end - start;
     for (let i = 0; i < b; i++) dx.set(dOutHost.subarray(i * p * d, (i + 1) * p * d), (i * n + start) * d);
+    // the spatial loss: its gradient in the final states joins the readout's
+    let spatial = 0;
+    if (spatialGrad) {
+      const [value, g] = spatialGrad(...spatialInputs(params, result.x, b, step));
+      spatial = (await value.data())[0];
+      const extra = (await g.data()) as Float32Array;
+      for (let t = 0; t < dx.length; t++) dx[t] += c.spatial * extra[t];
+    }
     // the sheet's backward, with the wiring cost and the activation penalty folded in
+    // (communicability: the weights already carry lambda)
     const sheetGrads = sheetHost.map((leaf) => new Float32Array(leaf.length));
     const dx0 = new Float32Array(b * n * d);
     const ddrive = every ? new Float32Array(b * n * d) : null;
-    kernel.backward({ dx, wiringCoef: c.wiring, activationCoef: c.activation, grads: sheetGrads, dx0, ddrive });
+    kernel.backward({ dx, wiringCoef: comm ? 1 : c.wiring, activationCoef: c.activation, grads: sheetGrads, dx0, ddrive });
     // the front end's vjp
     const frontGrads = frontVjp(tree.ref(frontOf(params)), batch.images, batch.mask, np.array(dx0).reshape([b, n, d]), ...(ddrive ? [np.array(ddrive).reshape([b, n, d])] : []));
     const other = new Map<string, np.Array>();
@@ -192,21 +310,23 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
     if (consistencyGrad && neighbours) {
       const [value, g] = consistencyGrad(tree.ref(sheetTree()), neighbours.ref);
       consistency = (await value.data())[0];
-      for (const [i, name] of names.entries()) {
-        const extra = (await sheetLeaf(g, name).ref.data()) as Float32Array;
-        const into = sheetGrads[i];
-        for (let t = 0; t < into.length; t++) into[t] += c.consistency * extra[t];
-      }
-      tree.dispose(g);
+      await addSheetGradient(g, c.consistency, sheetGrads);
     }
-    let spread = 0;
+    let topo = 0;
+    if (topoGrad && blur) {
+      const [value, g] = topoGrad(tree.ref(sheetTree()), blur.ref);
+      topo = (await value.data())[0];
+      await addSheetGradient(g, c.topo, sheetGrads);
+    }
+    let spread = comm?.spread ?? 0;
+    if (comm?.positionsGrad) other.set("positions", comm.positionsGrad);
     if (positionGrad) {
       const [[total, s], g] = positionGrad(params.positions!.ref, np.array(result.attnMean).reshape([n, width]), np.array(c.wiring), np.array(c.repulsion));
       total.dispose();
       spread = (await s.data())[0];
       other.set("positions", g);
     }
-    const metrics = metricsOf(step, (await task.data())[0], (await correct.data())[0], result, consistency, spread);
+    const metrics = metricsOf(step, (await task.data())[0], (await correct.data())[0], result, { wiring: comm ? comm.value : null, consistency, spread, spatial, topo });
     return { metrics, sheetGrads, other };
   };
 
@@ -306,15 +426,19 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
     trainState: (params: VisionParams, opt: AdamWState<VisionParams>, spec: OptimizerSpec) => nativeTrainState(params, opt, spec),
     async evalStep(params: VisionParams, batch: DeviceBatch, step: number) {
       const { b, result } = await forward(params, await hostSheetLeaves(params.sheet, names), batch.images.ref, batch.mask.ref, false, null);
+      const wiring = spec.communicability ? await communicabilityValue(params, result.attnMean) : null;
       const [task, correct] = readoutEval(tree.ref(readoutOf(params)), outputStates(result.x, b), batch.images, batch.mask, batch.labels);
       let consistency = 0;
       if (consistencyValue && neighbours) consistency = (await consistencyValue(tree.ref(params.sheet), neighbours.ref).data())[0];
+      let topo = 0;
+      if (topoValue && blur) topo = (await topoValue(tree.ref(params.sheet), blur.ref).data())[0];
+      const spatial = spatialValue ? (await spatialValue(...spatialInputs(params, result.x, b, step)).data())[0] : 0;
       let spread = 0;
       if (positions && params.positions) {
         const s = repulsion(positionDistances(params.positions.ref, positions.space), positions.spacing);
         spread = (await s.data())[0];
       }
-      return metricsOf(step, (await task.data())[0], (await correct.data())[0], result, consistency, spread);
+      return metricsOf(step, (await task.data())[0], (await correct.data())[0], result, { wiring, consistency, spread, spatial, topo });
     },
     async encode(params: VisionParams, images: np.Array, options: EncodeOptions = {}) {
       const b = images.shape[0];
@@ -335,8 +459,9 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
     },
     dispose() {
       kernel.dispose();
-      for (const f of [front, frontVjp, readoutGrad, readoutEval, decode, consistencyGrad, consistencyValue, positionWeights, positionGrad]) f?.dispose();
-      neighbours?.dispose();
+      for (const f of [front, frontVjp, readoutGrad, readoutEval, decode, consistencyGrad, consistencyValue, topoGrad, topoValue, spatialGrad, spatialValue, positionDistancesOf]) f?.dispose();
+      for (const f of [positionWeights, positionGrad, commGrad, commValue, positionCommGrad]) f?.dispose();
+      tree.dispose([neighbours, blur, fixedDistances, fixedWeights]);
     },
   };
 }

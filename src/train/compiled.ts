@@ -20,7 +20,7 @@ export interface StepMetrics {
   loss: number;
   /** MIM normalised MSE or classification cross-entropy. */
   task: number;
-  /** Wiring cost with lambda 1. */
+  /** Wiring cost with lambda 1 (the configured form). */
   wiring: number;
   /** Feature-consistency penalty with coefficient 1 (0 when off). */
   consistency: number;
@@ -30,6 +30,10 @@ export interface StepMetrics {
   activation_l1: number;
   /** Mean Hoyer sparsity of the column states over steps (measured, not penalised). */
   activation_hoyer: number;
+  /** TDANN spatial loss of the final states with coefficient 1 (0 when off). */
+  spatial_correlation: number;
+  /** TopoLoss weight-blur penalty with coefficient 1 (0 when off). */
+  topo_blur: number;
   /** Correct predictions in the batch (classification; 0 for MIM). */
   correct: number;
 }

@@ -13,6 +13,8 @@ import { randomPatchMask } from "../objectives/mim.ts";
 import type { TrainConfig } from "./config.ts";
 import { medianSpacing, positionSpace } from "../geometry/learned.ts";
 import { nearestNeighbourGraph } from "../objectives/feature-consistency.ts";
+import { drawNeighbourhoods, neighbourhoodAreas, selectionMatrix } from "../objectives/spatial-correlation.ts";
+import { blurMatrix } from "../objectives/topo-blur.ts";
 import { sparseWiringWeights, type WiringCostSpec } from "../objectives/wiring-cost.ts";
 import { resolveConnectivity, type SheetConnectivity } from "../model/sheet-connectivity.ts";
 import { type Backend, chooseBackend } from "../engine/backend.ts";
@@ -39,13 +41,33 @@ export interface Session {
   wiringWeights: Float32Array | null;
   /** Neighbour graph [N, N] of the feature-consistency penalty (host), or null when it is off. */
   neighbours: Float32Array | null;
+  /** Blur K [N, N] of the topo-blur penalty (host), or null when it is off. */
+  blur: Float32Array | null;
+  /**
+   * The spatial-correlation loss's neighbourhoods at optimiser step `step` (a pure function of
+   * the run's seed and the step), as a one-hot selection [N, M, K] (host); null when it is off.
+   */
+  neighbourhoods: (step: number) => Float32Array | null;
   /** The penalty coefficients at optimiser step `step` (0-based), from their schedules. */
-  coefficients: (step: number) => { wiring: number; consistency: number; repulsion: number; activation: number };
+  coefficients: (step: number) => PenaltyCoefficients;
   /** The engine that runs the sheet. */
   backend: Backend;
   /** The compiled gradient step, evaluation step and encoder (see compiled.ts). */
   compiled: CompiledModel;
 }
+
+/** Penalty coefficients of one optimiser step. */
+export interface PenaltyCoefficients {
+  wiring: number;
+  consistency: number;
+  repulsion: number;
+  activation: number;
+  spatial: number;
+  topo: number;
+}
+
+/** Seed purpose of the spatial-correlation neighbourhoods (see maskSeed). */
+const SPATIAL_NEIGHBOURHOODS = 3;
 
 /** Options of {@link createSession}. */
 export interface SessionOptions {
@@ -65,31 +87,62 @@ export function createSession(config: TrainConfig, options: SessionOptions = {})
   if (geometry.numColumns !== sheet.num_columns) throw new Error(`createSession: the geometry has ${geometry.numColumns} columns, the sheet ${sheet.num_columns}`);
   const vision = config.vision;
   const layout = visionLayout(vision, geometry);
+  // the communicability form weights the L1 wiring weights by the attention's communicability
   const wiring: WiringCostSpec =
-    config.wiring.form === "l1" ? { form: "l1", lambda: 1, p: config.wiring.p } : { form: "cross_entropy", lambda: 1, sigma: config.wiring.sigma };
+    config.wiring.form === "cross_entropy" ? { form: "cross_entropy", lambda: 1, sigma: config.wiring.sigma } : { form: "l1", lambda: 1, p: config.wiring.p };
   const positions = sheet.learn_positions
     ? { space: positionSpace(geometry), spacing: config.positions.min_spacing ?? medianSpacing(geometry) / 2 }
     : null;
-  const spec: ObjectiveSpec = { sheet, vision, layout, wiring, consistency: config.consistency.coef > 0, positions };
+  const spec: ObjectiveSpec = {
+    sheet,
+    vision,
+    layout,
+    wiring,
+    communicability: config.wiring.form === "communicability",
+    consistency: config.consistency.coef > 0,
+    spatialCorrelation: config.spatial_correlation.coef > 0,
+    topoBlur: config.topo_blur.coef > 0,
+    positions,
+  };
   const n = sheet.num_columns;
   const connectivity = resolveConnectivity(sheet, geometry, options.indices);
+  if (spec.communicability && connectivity) {
+    throw new Error(
+      'wiring.form "communicability" needs a dense sheet (it takes the matrix exponential of the N x N mean attention); use sheet.connectivity {"kind": "dense"} or wiring.form "l1"',
+    );
+  }
+  if (spec.topoBlur && !sheet.untie_attn && !sheet.untie_mlp) {
+    throw new Error("topo_blur.coef > 0 needs untied weights to blur: set sheet.untie_attn or sheet.untie_mlp to true, or topo_blur.coef to 0");
+  }
   const wiringWeights = positions
     ? null
     : connectivity
       ? sparseWiringWeights(geometry.distances, connectivity.distances, n, connectivity.k, wiring)
       : sparseWiringWeights(geometry.distances, geometry.distances, n, n, wiring);
   const neighbours = spec.consistency ? nearestNeighbourGraph(geometry.distances, n, config.consistency.neighbours) : null;
+  const blur = spec.topoBlur ? blurMatrix(geometry.distances, n, geometry.areas, config.topo_blur) : null;
+  const spatial = config.spatial_correlation;
+  if (spec.spatialCorrelation) {
+    neighbourhoodAreas(geometry.areas, spatial.size); // fails now, naming the field, rather than at the first step
+    if (config.batch_size < 2) throw new Error(`spatial_correlation correlates responses across the batch: batch_size must be at least 2, got ${config.batch_size}`);
+  }
+  const neighbourhoods = (step: number): Float32Array | null =>
+    spec.spatialCorrelation ? selectionMatrix(drawNeighbourhoods(geometry.distances, n, geometry.areas, spatial, mixSeed(config.seed, SPATIAL_NEIGHBOURHOODS, step)), n) : null;
   const wiringSchedule = penaltySchedule(config.wiring.lambda, config.wiring.schedule, config.steps);
   const consistencySchedule = penaltySchedule(config.consistency.coef, config.consistency.schedule, config.steps);
   const activationSchedule = penaltySchedule(config.activation_sparsity.coef, config.activation_sparsity.schedule, config.steps);
-  const coefficients = (step: number) => ({
+  const spatialSchedule = penaltySchedule(spatial.coef, spatial.schedule, config.steps);
+  const topoSchedule = penaltySchedule(config.topo_blur.coef, config.topo_blur.schedule, config.steps);
+  const coefficients = (step: number): PenaltyCoefficients => ({
     wiring: wiringSchedule(step),
     consistency: consistencySchedule(step),
     repulsion: positions ? config.positions.repulsion : 0,
     activation: activationSchedule(step),
+    spatial: spatialSchedule(step),
+    topo: topoSchedule(step),
   });
   const { backend, addon } = chooseBackend(options.backend);
-  const base = { config, sheet, vision, geometry, layout, spec, connectivity, wiringWeights, neighbours, coefficients, backend };
+  const base = { config, sheet, vision, geometry, layout, spec, connectivity, wiringWeights, neighbours, blur, neighbourhoods, coefficients, backend };
   const compiled = addon ? compileNative(base, addon) : compileJax(base);
   return { ...base, compiled };
 }

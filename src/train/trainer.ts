@@ -344,7 +344,7 @@ async function trainInSession(
 
   for (let step = startStep; step < config.steps; step++) {
     const tStep = performance.now();
-    const parts = { loss: 0, task: 0, wiring: 0, consistency: 0, repulsion: 0, activationL1: 0, hoyer: 0, correct: 0, images: 0 };
+    const parts = { loss: 0, task: 0, wiring: 0, consistency: 0, repulsion: 0, activationL1: 0, hoyer: 0, spatial: 0, topo: 0, correct: 0, images: 0 };
     for (let micro = 0; micro < config.accum_steps; micro++) {
       const host = (await stream.next()).value as ImageBatch;
       const metrics = await state.accumulate(toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, micro)), step);
@@ -355,6 +355,8 @@ async function trainInSession(
       parts.repulsion += metrics.repulsion;
       parts.activationL1 += metrics.activation_l1;
       parts.hoyer += metrics.activation_hoyer;
+      parts.spatial += metrics.spatial_correlation;
+      parts.topo += metrics.topo_blur;
       parts.correct += metrics.correct;
       parts.images += host.size;
     }
@@ -378,6 +380,8 @@ async function trainInSession(
       activation_l1: parts.activationL1 / n,
       activation_hoyer: parts.hoyer / n,
       ...(config.activation_sparsity.coef > 0 ? { activation_coef: session.coefficients(step).activation } : {}),
+      ...(session.spec.spatialCorrelation ? { spatial_correlation: parts.spatial / n, spatial_correlation_coef: session.coefficients(step).spatial } : {}),
+      ...(session.spec.topoBlur ? { topo_blur: parts.topo / n, topo_blur_coef: session.coefficients(step).topo } : {}),
       lr,
       grad_norm: gradNorm,
       images_per_second: parts.images / seconds,
