@@ -19,7 +19,7 @@ import { initSheet, sheetApply } from "../src/model/sheet.ts";
 import { hostSheetLeaves, nativeSheetConfig, sheetLeaf } from "../src/model/sheet-native.ts";
 import { initVision } from "../src/model/vision.ts";
 import { Rng } from "../src/data/index.ts";
-import { adamwConfig, adamwInit, adamwUpdate, decayMaskFor, defaultNoDecay } from "../src/train/adamw.ts";
+import { adamwConfig, adamwInit, adamwUpdate, decayMaskFor, defaultNoDecay } from "../src/optim/adamw.ts";
 import { createSession, disposeSession, maskSeed, toDevice } from "../src/train/session.ts";
 import { timeCall, type Timing } from "./harness.ts";
 import { REFERENCE_BATCH, REFERENCE_OPTIM, REFERENCE_SHEET, stepConfig, type StepWorkload } from "./train-step.ts";

@@ -1,10 +1,10 @@
-// AdamW on host arrays (decoupled weight decay, as torch.optim.AdamW and src/train/adamw.ts), one
+// AdamW on host arrays (decoupled weight decay, as torch.optim.AdamW and src/optim/adamw.ts), one
 // leaf at a time, multithreaded over contiguous chunks. Per element, for step t (1-based):
 //   g <- g * grad_scale
 //   p <- p * (1 - lr * wd)                    (wd = 0 where the decay mask is false)
 //   m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
 //   p <- p - (m / bc1) / (sqrt(v / bc2) + eps) * lr,   bc1 = 1 - b1^t, bc2 = 1 - b2^t
-// The arithmetic order follows src/train/adamw.ts, so both give the same float32 results up to
+// The arithmetic order follows src/optim/adamw.ts, so both give the same float32 results up to
 // rounding of the compiler's contractions.
 #pragma once
 #include <stddef.h>

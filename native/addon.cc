@@ -539,7 +539,7 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   std::vector<Napi::Float32Array> m = leaf_list(env, o, "adamw", "m", &params);
   std::vector<Napi::Float32Array> v = leaf_list(env, o, "adamw", "v", &params);
   CfAdamW a;
-  // a huge lr (in float32 possibly infinite) is the caller's divergence to detect, as in src/train/adamw.ts
+  // a huge lr (in float32 possibly infinite) is the caller's divergence to detect, as in src/optim/adamw.ts
   a.lr = (float)get_number(env, o, "adamw", "lr", 0, 1e300);
   a.beta1 = (float)get_number(env, o, "adamw", "beta1", 0, 0.999999999);
   a.beta2 = (float)get_number(env, o, "adamw", "beta2", 0, 0.999999999);

@@ -104,7 +104,7 @@ export {
   tensorsToTree,
   type SheetCheckpoint,
 } from "./checkpoint/checkpoint.ts";
-export { countParameters, namedLeaves, treeToTensors, type ParamTree } from "./checkpoint/param-tree.ts";
+export { countParameters, namedLeaves, treeToTensors, type ParamTree } from "./engine/param-tree.ts";
 export {
   decodeSafetensors,
   encodeSafetensors,
@@ -114,7 +114,7 @@ export {
   type SafetensorsDType,
   type SafetensorsFile,
   type TensorData,
-} from "./checkpoint/safetensors.ts";
+} from "./io/safetensors.ts";
 export { writeFileAtomic, writeFileAtomicSync } from "./io/atomic.ts";
 
 // Data
@@ -153,10 +153,10 @@ export {
   type AdamWConfig,
   type AdamWState,
   type LeafTree,
-} from "./train/adamw.ts";
-export { cosineSchedule, constantSchedule, penaltySchedule, type PenaltyScheduleConfig, type Schedule } from "./train/schedule.ts";
+} from "./optim/adamw.ts";
+export { cosineSchedule, constantSchedule, penaltySchedule, type PenaltyScheduleConfig, type Schedule } from "./optim/schedule.ts";
 export { objective, type DeviceBatch, type LossParts, type ObjectiveSpec, type StepInputs } from "./train/loss.ts";
-export { clipByGlobalNorm, globalNorm } from "./train/clip.ts";
+export { clipByGlobalNorm, globalNorm } from "./optim/clip.ts";
 export { applyOverrides, mergeConfig, parseTrainConfig, trainConfigSchema, type TrainConfig, type TrainConfigInput } from "./train/config.ts";
 export { PRESETS, type PresetName } from "./train/presets.ts";
 export { createSession, type Session } from "./train/session.ts";
@@ -180,7 +180,7 @@ export {
   type PruneOptions,
   type PruneResult,
   type PruneRow,
-} from "./train/prune.ts";
+} from "./workflows/prune.ts";
 export {
   checkGrowable,
   defaultGrowSteps,
@@ -196,7 +196,7 @@ export {
   type GrowOptions,
   type GrowPlan,
   type GrowResult,
-} from "./train/grow.ts";
+} from "./workflows/grow.ts";
 export {
   loadProgressive,
   phaseCheckpoint,
@@ -213,7 +213,7 @@ export {
   type ProgressiveOptions,
   type ProgressivePlan,
   type ProgressiveResult,
-} from "./train/progressive.ts";
+} from "./workflows/progressive.ts";
 
 // Analysis
 export { linearProbe, type ProbeOptions, type ProbeResult } from "./analysis/linear-probe.ts";
@@ -232,9 +232,9 @@ export * from "./analysis/orientation.ts";
 export { fieldTopography, DEFAULT_FIELD_OPTIONS, FIELD_REFERENCES, type FieldOptions, type FieldResult, type AreaField, type GratingActivity } from "./analysis/field.ts";
 export * from "./analysis/lesion.ts";
 export * from "./data/gratings.ts";
-export * from "./sweep/stats.ts";
+export * from "./workflows/sweep/stats.ts";
 export { columnLayout, type ColumnLayoutOptions, type LayoutEdge } from "./viz/column-layout.ts";
 
 // Sweeps and comparisons
-export * from "./sweep/index.ts";
-export { readSweepDir, writeComparison, type CompareRow, type ComparisonResult } from "./sweep/compare.ts";
+export * from "./workflows/sweep/index.ts";
+export { readSweepDir, writeComparison, type CompareRow, type ComparisonResult } from "./workflows/sweep/compare.ts";

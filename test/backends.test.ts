@@ -14,13 +14,13 @@ import { initEngine } from "../src/engine/engine.ts";
 import { numpy as np, tree } from "../src/engine/jax.ts";
 import { loadNativeSheet } from "../src/engine/native-sheet.ts";
 import { initVision, type VisionParams } from "../src/model/vision.ts";
-import { namedLeaves } from "../src/checkpoint/param-tree.ts";
+import { namedLeaves } from "../src/engine/param-tree.ts";
 import { parseTrainConfig, type TrainConfig } from "../src/train/config.ts";
 import { PRESETS } from "../src/train/presets.ts";
 import { createSession, disposeSession, maskSeed, type Session, toDevice } from "../src/train/session.ts";
 import type { ImageBatch } from "../src/data/index.ts";
 import { Rng } from "../src/data/index.ts";
-import { adamwConfig, adamwInit, adamwUpdate, decayMaskFor, defaultNoDecay } from "../src/train/adamw.ts";
+import { adamwConfig, adamwInit, adamwUpdate, decayMaskFor, defaultNoDecay } from "../src/optim/adamw.ts";
 
 const native = loadNativeSheet();
 const skip = "addon" in native ? false : process.env.CI ? false : `native addon not built: ${native.error}`;
@@ -254,7 +254,7 @@ describe("memory of the native training step", { skip }, () => {
 });
 
 describe("the addon's AdamW and sum of squares", { skip }, () => {
-  test("AdamW equals src/train/adamw.ts over 3 steps (decayed and undecayed leaves, 1e-6)", async () => {
+  test("AdamW equals src/optim/adamw.ts over 3 steps (decayed and undecayed leaves, 1e-6)", async () => {
     const addon = ("addon" in native ? native.addon : null)!;
     const rng = new Rng(4);
     const rand = (n: number) => Float32Array.from({ length: n }, () => rng.next() * 2 - 1);

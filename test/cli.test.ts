@@ -6,7 +6,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { before, describe, test } from "node:test";
 import { loadSheetCheckpoint } from "../src/checkpoint/checkpoint.ts";
-import { readSafetensors, writeSafetensors } from "../src/checkpoint/safetensors.ts";
+import { readSafetensors, writeSafetensors } from "../src/io/safetensors.ts";
 import { initEngine } from "../src/engine/engine.ts";
 import { numpy as np } from "../src/engine/jax.ts";
 import { sheetApply } from "../src/model/sheet.ts";

@@ -24,8 +24,8 @@ import {
   varyingKeys,
   writeComparison,
   type SweepEntry,
-} from "../src/sweep/compare.ts";
-import type { RunSummary } from "../src/sweep/summary.ts";
+} from "../src/workflows/sweep/compare.ts";
+import type { RunSummary } from "../src/workflows/sweep/summary.ts";
 
 const execFileP = promisify(execFile);
 const CLI = path.join(import.meta.dirname, "..", "src", "cli", "main.ts");

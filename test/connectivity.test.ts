@@ -16,7 +16,7 @@ import { numpy as np } from "../src/engine/jax.ts";
 import { buildGeometry } from "../src/geometry/index.ts";
 import type { Area } from "../src/geometry/types.ts";
 import { wiringCostFromDistances } from "../src/objectives/wiring-cost.ts";
-import { Rng } from "../src/data/rng.ts";
+import { Rng } from "../src/engine/rng.ts";
 
 const close = (actual: number, expected: number, tol = 1e-6, msg?: string): void =>
   assert.ok(Math.abs(actual - expected) <= tol, msg ?? `expected ${expected}, got ${actual}`);

@@ -12,7 +12,7 @@ import * as nodePath from "node:path";
 import { promisify } from "node:util";
 import { before, describe, test } from "node:test";
 import { checkpointConfig } from "../src/checkpoint/checkpoint.ts";
-import { readSafetensors, writeSafetensors } from "../src/checkpoint/safetensors.ts";
+import { readSafetensors, writeSafetensors } from "../src/io/safetensors.ts";
 import { loadOptimizerState, loadVisionCheckpoint, saveOptimizerState } from "../src/checkpoint/vision-checkpoint.ts";
 import type { Backend } from "../src/engine/backend.ts";
 import { initEngine } from "../src/engine/engine.ts";
@@ -449,7 +449,7 @@ describe("6: locked run directories; sweep children die with their parent", () =
     writeFileSync(
       fakeChild,
       `import { writeFileSync } from "node:fs";
-       import { exitWithParent } from ${JSON.stringify(nodePath.join(ROOT, "src", "sweep", "local.ts"))};
+       import { exitWithParent } from ${JSON.stringify(nodePath.join(ROOT, "src", "workflows", "sweep", "local.ts"))};
        writeFileSync(${JSON.stringify(pidsDir)} + "/" + process.pid, JSON.stringify(process.argv.slice(2)));
        exitWithParent(() => undefined);
        setInterval(() => {}, 1000);`,
@@ -457,8 +457,8 @@ describe("6: locked run directories; sweep children die with their parent", () =
     const parentScript = nodePath.join(dir, "parent.mts");
     writeFileSync(
       parentScript,
-      `import { loadSweep } from ${JSON.stringify(nodePath.join(ROOT, "src", "sweep", "spec.ts"))};
-       import { runSweepLocal } from ${JSON.stringify(nodePath.join(ROOT, "src", "sweep", "local.ts"))};
+      `import { loadSweep } from ${JSON.stringify(nodePath.join(ROOT, "src", "workflows", "sweep", "spec.ts"))};
+       import { runSweepLocal } from ${JSON.stringify(nodePath.join(ROOT, "src", "workflows", "sweep", "local.ts"))};
        const plan = await loadSweep(${JSON.stringify(sweepFile)});
        await runSweepLocal(plan, ${JSON.stringify(nodePath.join(dir, "out"))}, { jobs: 2, verbose: false, log: () => undefined,
          child: { script: ${JSON.stringify(fakeChild)}, sweepFile: ${JSON.stringify(sweepFile)}, execArgv: ["--import", "tsx"] } });`,

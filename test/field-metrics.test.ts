@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Rng } from "../src/data/rng.ts";
+import { Rng } from "../src/engine/rng.ts";
 import { gratingImage, gratingSet } from "../src/data/gratings.ts";
 import { gridNeighbours, moransIPermutation, moransIWeighted, nearestNeighbours } from "../src/analysis/moran.ts";
 import { orientationTuning, pinwheels, vectorSum } from "../src/analysis/orientation.ts";

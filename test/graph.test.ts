@@ -11,7 +11,7 @@ import {
   symmetrize,
   thresholdTopFraction,
 } from "../src/analysis/graph.ts";
-import { Rng } from "../src/data/rng.ts";
+import { Rng } from "../src/engine/rng.ts";
 
 const close = (actual: number, expected: number, tol = 1e-12): void =>
   assert.ok(Math.abs(actual - expected) <= tol, `expected ${expected}, got ${actual}`);

@@ -1,5 +1,5 @@
 /**
- * `columnformer grow` (src/train/grow.ts): the parent map and grown geometry of stacked [2, 2, 2]
+ * `columnformer grow` (src/workflows/grow.ts): the parent map and grown geometry of stacked [2, 2, 2]
  * -> [2, 4, 2] by hand; the attention-bias rule on a hand case; a grown model computes what the
  * old one did (a random-init recurrent classifier with learned initial state and spatial pooling;
  * a tiny trained MIM stack with heads and value projections); errors; the CLI with --steps 1.
@@ -17,9 +17,10 @@ import { numpy as np, tree } from "../src/engine/jax.ts";
 import { buildGeometry } from "../src/geometry/index.ts";
 import { resolveSheetConfig } from "../src/model/config.ts";
 import { classify, decodePatches, initVision, type VisionParams, visionEncode, visionLayout } from "../src/model/vision.ts";
-import { parseTrainConfig, type TrainConfig, visionConfigSchema } from "../src/train/config.ts";
+import { visionConfigSchema } from "../src/model/vision-config.ts";
+import { parseTrainConfig, type TrainConfig } from "../src/train/config.ts";
 import { extractFeatures } from "../src/train/evaluate.ts";
-import { checkGrowable, gatherColumns, growAttentionBias, growParams, growRun, planGrow } from "../src/train/grow.ts";
+import { checkGrowable, gatherColumns, growAttentionBias, growParams, growRun, planGrow } from "../src/workflows/grow.ts";
 import { disposeSession } from "../src/train/session.ts";
 import { loadTrainedModel } from "../src/train/trained-model.ts";
 import { train } from "../src/train/trainer.ts";

@@ -10,7 +10,7 @@ import { grad, jit, numpy as np } from "../src/engine/jax.ts";
 import { buildGeometry, type Geometry, type GeometrySpec } from "../src/geometry/index.ts";
 import { medianSpacing, positionDistances, positionSpace, repulsion, withLearnedPositions } from "../src/geometry/learned.ts";
 import { wiringCostFromDistances } from "../src/objectives/wiring-cost.ts";
-import { adamwConfig, adamwInit, adamwUpdate } from "../src/train/adamw.ts";
+import { adamwConfig, adamwInit, adamwUpdate } from "../src/optim/adamw.ts";
 import { assertClose, read } from "./assertions.ts";
 
 before(async () => {

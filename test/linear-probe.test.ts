@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { initEngine } from "../src/engine/engine.ts";
-import { Rng } from "../src/data/rng.ts";
+import { Rng } from "../src/engine/rng.ts";
 import { linearProbe, standardize, type ProbeSplit } from "../src/analysis/linear-probe.ts";
 
 before(async () => {

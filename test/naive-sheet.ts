@@ -1,7 +1,7 @@
 /**
  * An independent, deliberately naive reference of the column sheet: plain
  * nested loops over Float64 numbers, no jax-js. Tests compare the real model
- * against it. Follows the description in REFERENCE.md, not the model code.
+ * against it. Follows the model as written in docs/model.md (the pseudo-code and field table), not the model code.
  */
 
 export type Vec = number[];

@@ -12,9 +12,9 @@ import {
   defaultNoDecay,
   type AdamWConfig,
   type AdamWState,
-} from "../src/train/adamw.ts";
-import { constantSchedule, cosineSchedule } from "../src/train/schedule.ts";
-import { clipByGlobalNorm, globalNorm } from "../src/train/clip.ts";
+} from "../src/optim/adamw.ts";
+import { constantSchedule, cosineSchedule } from "../src/optim/schedule.ts";
+import { clipByGlobalNorm, globalNorm } from "../src/optim/clip.ts";
 
 before(async () => {
   await initEngine();

@@ -5,7 +5,7 @@ import { initEngine } from "../src/engine/engine.ts";
 import { numpy as np, valueAndGrad } from "../src/engine/jax.ts";
 import { featureConsistency, nearestNeighbourGraph } from "../src/objectives/feature-consistency.ts";
 import { columnActivity } from "../src/model/vision.ts";
-import { penaltySchedule } from "../src/train/schedule.ts";
+import { penaltySchedule } from "../src/optim/schedule.ts";
 import { assertClose, read } from "./assertions.ts";
 
 before(async () => {

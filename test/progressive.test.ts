@@ -1,5 +1,5 @@
 /**
- * `columnformer progressive` (src/train/progressive.ts): a tiny plan train(2) -> grow(x2) ->
+ * `columnformer progressive` (src/workflows/progressive.ts): a tiny plan train(2) -> grow(x2) ->
  * train(2) -> prune(K 2) -> train(2) on a stacked [2, 2, 2] sheet with fixture data: the phases
  * chain (grown geometry, sparse K, each train phase starts from the previous parameters); an
  * interrupted train phase resumes from its checkpoint; a rerun skips everything; validation
@@ -14,7 +14,7 @@ import { before, describe, test } from "node:test";
 import { loadVisionCheckpoint } from "../src/checkpoint/vision-checkpoint.ts";
 import { initEngine } from "../src/engine/engine.ts";
 import { tree } from "../src/engine/jax.ts";
-import { planProgressive, progressiveTable, runProgressive, type ProgressiveResult } from "../src/train/progressive.ts";
+import { planProgressive, progressiveTable, runProgressive, type ProgressiveResult } from "../src/workflows/progressive.ts";
 import { easyImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
 
 const SIZE = 8;

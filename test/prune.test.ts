@@ -1,5 +1,5 @@
 /**
- * `columnformer prune` (src/train/prune.ts): top-K selection on hand-made attention maps (ties,
+ * `columnformer prune` (src/workflows/prune.ts): top-K selection on hand-made attention maps (ties,
  * K = N, a sparse model's candidates), the attention bias gathered onto the kept connections;
  * pruning a tiny trained dense stack with K = N changes nothing (outputs, loss, attention after
  * scattering); fine-tuning starts from the pruned parameters and resumes; the CLI curve
@@ -11,12 +11,12 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as nodePath from "node:path";
 import { promisify } from "node:util";
 import { before, describe, test } from "node:test";
-import { namedLeaves } from "../src/checkpoint/param-tree.ts";
+import { namedLeaves } from "../src/engine/param-tree.ts";
 import { loadVisionCheckpoint } from "../src/checkpoint/vision-checkpoint.ts";
 import { openDataset } from "../src/data/index.ts";
 import { initEngine } from "../src/engine/engine.ts";
 import { tree } from "../src/engine/jax.ts";
-import { meanAttentionMaps } from "../src/sweep/run.ts";
+import { meanAttentionMaps } from "../src/workflows/sweep/run.ts";
 import { parseTrainConfig, type TrainConfig } from "../src/train/config.ts";
 import { evaluate, extractFeatures } from "../src/train/evaluate.ts";
 import {
@@ -26,7 +26,7 @@ import {
   pruneCurve,
   topKSources,
   writePrunedRun,
-} from "../src/train/prune.ts";
+} from "../src/workflows/prune.ts";
 import { disposeSession } from "../src/train/session.ts";
 import { loadTrainedModel } from "../src/train/trained-model.ts";
 import { resume, train } from "../src/train/trainer.ts";

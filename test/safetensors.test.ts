@@ -11,7 +11,7 @@ import {
   readSafetensors,
   writeSafetensors,
   type TensorData,
-} from "../src/checkpoint/safetensors.ts";
+} from "../src/io/safetensors.ts";
 import { writeFileAtomic, writeFileAtomicSync } from "../src/io/atomic.ts";
 
 function tmp(): string {

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { buildRows, readSweepDir, seedGroups, writeComparison } from "../src/sweep/compare.ts";
-import { expandSweep, parseSweepFile } from "../src/sweep/spec.ts";
-import { replicates, studentTCdf, studentTQuantile, welchTTest } from "../src/sweep/stats.ts";
+import { buildRows, readSweepDir, seedGroups, writeComparison } from "../src/workflows/sweep/compare.ts";
+import { expandSweep, parseSweepFile } from "../src/workflows/sweep/spec.ts";
+import { replicates, studentTCdf, studentTQuantile, welchTTest } from "../src/workflows/sweep/stats.ts";
 import { tmpDir } from "./data-fixtures.ts";
 
 const close = (a: number, b: number, tol: number, what = "") => assert.ok(Math.abs(a - b) <= tol, `${what} ${a} != ${b}`);

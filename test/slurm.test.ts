@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import type { RunSummary } from "../src/sweep/summary.ts";
+import type { RunSummary } from "../src/workflows/sweep/summary.ts";
 import { patternImage, writeIdxFolder } from "./data-fixtures.ts";
 import { run, type SlurmCluster, SlurmUnavailable, startSlurmCluster, waitForArray } from "./slurm-cluster.ts";
 

@@ -21,7 +21,7 @@ import {
   validateConnectivity,
 } from "../src/geometry/connectivity.ts";
 import { fibonacciSphere, gridLayout, stackedLayout, torusDistance } from "../src/geometry/index.ts";
-import { Rng } from "../src/data/rng.ts";
+import { Rng } from "../src/engine/rng.ts";
 import { denseAttention, sparseAttention } from "../src/model/sparse-attention.ts";
 
 type A = np.Array;

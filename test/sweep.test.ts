@@ -11,12 +11,12 @@ import * as nodePath from "node:path";
 import { promisify } from "node:util";
 import { before, describe, test } from "node:test";
 import { initEngine } from "../src/engine/engine.ts";
-import { runSweepLocal } from "../src/sweep/local.ts";
-import { assertRunDirsMatch, attentionMetrics, median, runRoot, writePlan } from "../src/sweep/run.ts";
-import { SUMMARY_FILE } from "../src/sweep/summary.ts";
-import { arraySpec, shellQuote, slurmScript } from "../src/sweep/slurm.ts";
-import { expandSweep, gridKeyLabels, gridProduct, parseSweepFile, sanitizeName, setPath, type SweepFileInput, type SweepPlan } from "../src/sweep/spec.ts";
-import type { RunSummary } from "../src/sweep/summary.ts";
+import { runSweepLocal } from "../src/workflows/sweep/local.ts";
+import { assertRunDirsMatch, attentionMetrics, median, runRoot, writePlan } from "../src/workflows/sweep/run.ts";
+import { SUMMARY_FILE } from "../src/workflows/sweep/summary.ts";
+import { arraySpec, shellQuote, slurmScript } from "../src/workflows/sweep/slurm.ts";
+import { expandSweep, gridKeyLabels, gridProduct, parseSweepFile, sanitizeName, setPath, type SweepFileInput, type SweepPlan } from "../src/workflows/sweep/spec.ts";
+import type { RunSummary } from "../src/workflows/sweep/summary.ts";
 import { train } from "../src/train/trainer.ts";
 import { patternImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Rng } from "../src/data/rng.ts";
+import { Rng } from "../src/engine/rng.ts";
 import {
   activationSparsity,
   ckaVsDistance,

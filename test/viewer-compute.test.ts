@@ -15,7 +15,7 @@ import { buildGeometry, type GeometrySpec } from "../src/geometry/index.ts";
 import { resolveSheetConfig } from "../src/model/config.ts";
 import { connectivityArray, scatterAttention } from "../src/model/sheet-connectivity.ts";
 import { decodePatches, initVision, visionEncode } from "../src/model/vision.ts";
-import { visionConfigSchema } from "../src/train/config.ts";
+import { visionConfigSchema } from "../src/model/vision-config.ts";
 import { seededPatchMask, viewerForward } from "../src/viewer/compute/forward.ts";
 import { modelFromBytes } from "../src/viewer/compute/load-model.ts";
 import { populationStats } from "../src/viewer/compute/population.ts";

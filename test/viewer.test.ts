@@ -16,7 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { after, before, test } from "node:test";
-import { readSafetensors, writeSafetensors } from "../src/checkpoint/safetensors.ts";
+import { readSafetensors, writeSafetensors } from "../src/io/safetensors.ts";
 import { loadVisionCheckpoint, saveVisionCheckpoint } from "../src/checkpoint/vision-checkpoint.ts";
 import { initEngine } from "../src/engine/engine.ts";
 import { nn, numpy as np, tree } from "../src/engine/jax.ts";

@@ -14,8 +14,8 @@ import { patchify, unpatchify } from "../src/model/patches.ts";
 import { classify, initVision, type VisionConfig, type VisionParams, visionEncode, visionLayout } from "../src/model/vision.ts";
 import { correctCount, crossEntropy } from "../src/objectives/classification.ts";
 import { maskedMse, normalizePatches, randomPatchMask } from "../src/objectives/mim.ts";
-import { Rng } from "../src/data/rng.ts";
-import { visionConfigSchema } from "../src/train/config.ts";
+import { Rng } from "../src/engine/rng.ts";
+import { visionConfigSchema } from "../src/model/vision-config.ts";
 import { type Mat, type NaiveSheet, naiveStep, nest, seededValues } from "./naive-sheet.ts";
 import { assertClose, read } from "./assertions.ts";
 

@@ -14,7 +14,7 @@
  */
 import { UndirectedGraph } from "graphology";
 import louvainModule from "graphology-communities-louvain";
-import { Rng, mixSeed } from "../data/rng.ts";
+import { Rng, mixSeed } from "../engine/rng.ts";
 
 // The package is CommonJS (`module.exports = louvain`) but its typings say `export default`, which
 // under NodeNext types the default import as the module object; at run time it is the function.

@@ -15,7 +15,7 @@
  * - "selective": the k columns of the area with the largest Welch t for `class`.
  */
 import type { ImageDataset } from "../data/index.ts";
-import { Rng, mixSeed } from "../data/rng.ts";
+import { Rng, mixSeed } from "../engine/rng.ts";
 import { jit, numpy as np, tree } from "../engine/jax.ts";
 import type { Area, Geometry } from "../geometry/index.ts";
 import { connectivityArray } from "../model/sheet-connectivity.ts";

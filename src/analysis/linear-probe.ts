@@ -15,9 +15,9 @@
  */
 import { blockUntilReady, jit, nn, numpy as np, tree, valueAndGrad, type OwnedFunction } from "../engine/jax.ts";
 import { initEngine } from "../engine/engine.ts";
-import { Rng, mixSeed } from "../data/rng.ts";
-import { adamwConfig, adamwInit, adamwUpdate, type AdamWState } from "../train/adamw.ts";
-import { cosineSchedule } from "../train/schedule.ts";
+import { Rng, mixSeed } from "../engine/rng.ts";
+import { adamwConfig, adamwInit, adamwUpdate, type AdamWState } from "../optim/adamw.ts";
+import { cosineSchedule } from "../optim/schedule.ts";
 
 /** Options of {@link linearProbe}. */
 export interface ProbeOptions {

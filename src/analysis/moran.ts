@@ -10,7 +10,7 @@
  * layouts without a grid. E[I] = -1/(n-1) under random placement; the permutation null
  * reassigns the values to the cells at random.
  */
-import { Rng, mixSeed } from "../data/rng.ts";
+import { Rng, mixSeed } from "../engine/rng.ts";
 import type { NumericArray } from "./topography.ts";
 
 /** Neighbour lists in CSR form: neighbours of i are index[offset[i] .. offset[i+1]). */

@@ -9,7 +9,7 @@
  * distant units differ; 0 = no spatial structure (the curve is flat). The same is computed on
  * preferences shuffled over positions (the null). Pure functions over plain arrays.
  */
-import { Rng, mixSeed } from "../data/rng.ts";
+import { Rng, mixSeed } from "../engine/rng.ts";
 import type { NumericArray } from "./topography.ts";
 
 /** How two preferences differ. */

@@ -18,7 +18,7 @@
  * - All accumulation is in float64. Anything random (pair sampling, shuffles) takes a seed
  *   and uses the project's mulberry32 ({@link Rng}), so equal seeds give equal results.
  */
-import { Rng, mixSeed } from "../data/rng.ts";
+import { Rng, mixSeed } from "../engine/rng.ts";
 
 /** Any numeric array the metrics read (typed arrays or plain arrays). */
 export type NumericArray = ArrayLike<number>;

@@ -16,8 +16,8 @@ import { connectivityK, resolveSheetConfig, type SheetConfig } from "../model/co
 import { resolveConnectivity, type SheetConnectivity } from "../model/sheet-connectivity.ts";
 import type { SheetParams } from "../model/params.ts";
 import { leadingAxes } from "../model/sheet.ts";
-import { type ParamTree, treeToTensors } from "./param-tree.ts";
-import { expectTensor, readSafetensors, type SafetensorsFile, type TensorData, writeSafetensors } from "./safetensors.ts";
+import { type ParamTree, treeToTensors } from "../engine/param-tree.ts";
+import { expectTensor, readSafetensors, type SafetensorsFile, type TensorData, writeSafetensors } from "../io/safetensors.ts";
 
 /** The `format` value in a columnformer checkpoint's metadata. */
 export const CHECKPOINT_FORMAT = "columnformer";

@@ -16,10 +16,10 @@ import type { Geometry } from "../geometry/index.ts";
 import type { SheetConnectivity } from "../model/sheet-connectivity.ts";
 import type { SheetConfig } from "../model/config.ts";
 import { type VisionConfig, type VisionParams, visionLayout } from "../model/vision.ts";
-import type { AdamWState } from "../train/adamw.ts";
+import type { AdamWState } from "../optim/adamw.ts";
 import { assertFiniteTensors, checkpointConfig, checkpointConnectivity, sheetCheckpointContents, sheetTensorShapes } from "./checkpoint.ts";
-import { treeToTensors } from "./param-tree.ts";
-import { expectTensor, readSafetensors, type SafetensorsFile, type TensorData, writeSafetensors } from "./safetensors.ts";
+import { treeToTensors } from "../engine/param-tree.ts";
+import { expectTensor, readSafetensors, type SafetensorsFile, type TensorData, writeSafetensors } from "../io/safetensors.ts";
 import { checkpointVisionConfig, visionTensorShapes } from "./vision-checkpoint.ts";
 
 /** Metadata key marking a state file that carries the model's tensors too. */

@@ -10,11 +10,11 @@ import type { Geometry } from "../geometry/index.ts";
 import { type ConnectivitySpec, formatFieldPath, type SheetConfig } from "../model/config.ts";
 import type { SheetConnectivity } from "../model/sheet-connectivity.ts";
 import { type VisionConfig, type VisionLayout, type VisionParams, visionLayout } from "../model/vision.ts";
-import type { AdamWState } from "../train/adamw.ts";
-import { visionConfigSchema } from "../train/config.ts";
+import type { AdamWState } from "../optim/adamw.ts";
+import { visionConfigSchema } from "../model/vision-config.ts";
 import { checkpointConfig, checkpointConnectivity, firstNonFinite, saveSheetCheckpoint, sheetCheckpointFromFile, sheetTensorShapes, tensorsToTree } from "./checkpoint.ts";
-import { namedLeaves, type ParamTree, treeToTensors } from "./param-tree.ts";
-import { readSafetensors, type SafetensorsFile, writeSafetensors } from "./safetensors.ts";
+import { namedLeaves, type ParamTree, treeToTensors } from "../engine/param-tree.ts";
+import { readSafetensors, type SafetensorsFile, writeSafetensors } from "../io/safetensors.ts";
 
 /** Shapes of the non-sheet tensors of a vision model. */
 export function visionTensorShapes(sheet: SheetConfig, vision: VisionConfig, layout: VisionLayout): Record<string, number[]> {

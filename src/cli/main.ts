@@ -27,7 +27,7 @@ const program = new Command()
   .showHelpAfterError("(run with --help for usage)")
   .option("--backend <name>", "engine for the column sheet: native (C++ kernels, the default when built) or jax (jax-js); also env COLUMNFORMER_BACKEND")
   .exitOverride()
-  // one place decides the backend (src/train/backend.ts); sweep children inherit it through the environment
+  // one place decides the backend (src/engine/backend.ts); sweep children inherit it through the environment
   .hook("preAction", () => {
     const backend = program.opts<{ backend?: string }>().backend;
     if (backend !== undefined) process.env.COLUMNFORMER_BACKEND = parseBackend(backend, "--backend");

@@ -6,7 +6,7 @@
  * interpolation when enlarging, and an area-weighted (antialiased) average when shrinking.
  */
 import type { Channels, Pixels } from "./types.ts";
-import type { Rng } from "./rng.ts";
+import type { Rng } from "../engine/rng.ts";
 
 /** An integer crop box inside an image. */
 export interface CropBox {

@@ -2,7 +2,7 @@
  * Batching: deterministic order and augmentation, read-ahead, skipping of unreadable examples.
  */
 import type { Channels, ImageDataset, Pixels } from "./types.ts";
-import { Rng, mixSeed } from "./rng.ts";
+import { Rng, mixSeed } from "../engine/rng.ts";
 import { evalTransform, trainTransform } from "./augment.ts";
 import type { TrainAugmentOptions } from "./augment.ts";
 

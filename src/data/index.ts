@@ -20,7 +20,7 @@ export type {
   WebdatasetSpec,
 } from "./spec.ts";
 export { openDataset } from "./open.ts";
-export { Rng, mixSeed } from "./rng.ts";
+export { Rng, mixSeed } from "../engine/rng.ts";
 export {
   centerCrop,
   convertChannels,

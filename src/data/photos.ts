@@ -8,7 +8,7 @@ import { DataError } from "./errors.ts";
 import { decodeImageBytes, isImageFile } from "./decode.ts";
 import type { BytePixels } from "./decode.ts";
 import { listFilesRecursive, pathKind } from "./files.ts";
-import { Rng, mixSeed } from "./rng.ts";
+import { Rng, mixSeed } from "../engine/rng.ts";
 import { HOLDOUT_EVERY, isHoldout } from "./splits.ts";
 
 /** Default crops per epoch of the train split. */

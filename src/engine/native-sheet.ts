@@ -149,7 +149,7 @@ export interface NativeSheet {
   info?(): { simd: string; threads: number; bytes: number };
 }
 
-/** One AdamW update of host leaves in place (see native/adamw.h; the same arithmetic as src/train/adamw.ts). */
+/** One AdamW update of host leaves in place (see native/adamw.h; the same arithmetic as src/optim/adamw.ts). */
 export interface NativeAdamWArgs {
   params: Float32Array[];
   grads: Float32Array[];

@@ -25,7 +25,7 @@ import { readUserFileSync } from "../io/atomic.ts";
 
 /** Largest connectivity file read (256 MiB: 32,768 columns x 1,024 sources as text). */
 export const MAX_CONNECTIVITY_FILE_BYTES = 256 * 2 ** 20;
-import { Rng, mixSeed } from "../data/rng.ts";
+import { Rng, mixSeed } from "../engine/rng.ts";
 
 /** Column coordinates, [N * dims] row-major. */
 export type Positions = Float32Array | Float64Array;

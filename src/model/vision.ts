@@ -21,36 +21,9 @@ import type { ColumnLayerNormParams, SheetParams } from "./params.ts";
 import { patchify } from "./patches.ts";
 import { blockAt, checkConnectivityArg, initSheetFromKey, sheetStep } from "./sheet.ts";
 import type { SheetConnectivity } from "./sheet-connectivity.ts";
+import type { VisionConfig } from "./vision-config.ts";
 
-/** Configuration of the image front end and readouts. */
-export interface VisionConfig {
-  image_size: number;
-  patch_size: number;
-  channels: 1 | 3;
-  /** Area that receives the patch embeddings (default: the first area). */
-  input_area: string | null;
-  /** Area read out after `depth` steps (default: the last area). */
-  output_area: string | null;
-  /** Inject the input at the first step only, or add it again at every step. */
-  inject: "first" | "every";
-  /**
-   * A learned initial state for every column, added to the input at the first
-   * step: a transformer's learned position embedding.
-   */
-  learned_init_state: boolean;
-  /** Standard deviation of the learned initial state at init (0: zeros; 0.02 as ViT's position embedding). */
-  init_state_std: number;
-  task: "mim" | "classify";
-  /** Classes (classification only). */
-  num_classes: number;
-  /** Classification pooling over output columns: average, or learned per-class softmax weights. */
-  pool: "avg" | "spatial";
-  /**
-   * A LayerNorm over each output column's D features before the readout (as a ViT's final
-   * norm), with its own weight and bias [D] in the readout (`decoder.norm`, `head.norm`).
-   */
-  final_norm: boolean;
-}
+export type { VisionConfig } from "./vision-config.ts";
 
 /** Parameters of the vision model. Tensor names are these paths (e.g. `patch_embed.weight`, `sheet.attn.q.weight`). */
 export interface VisionParams {

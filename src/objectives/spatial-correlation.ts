@@ -26,7 +26,7 @@
  */
 import { numpy as np } from "../engine/jax.ts";
 import type { Area } from "../geometry/index.ts";
-import { Rng } from "../data/rng.ts";
+import { Rng } from "../engine/rng.ts";
 
 /** Added to every variance in the two correlations. */
 const VARIANCE_EPS = 1e-8;

@@ -30,8 +30,8 @@ import { featureConsistency, untiedWeights } from "../objectives/feature-consist
 import { spatialCorrelation } from "../objectives/spatial-correlation.ts";
 import { topoBlur } from "../objectives/topo-blur.ts";
 import { wiringWeights } from "../objectives/wiring-cost.ts";
-import { canonicalParamOrder } from "../checkpoint/param-tree.ts";
-import { type AdamWState, adamwUpdate, decayMaskFor, mapParamLeaves } from "./adamw.ts";
+import { canonicalParamOrder } from "../engine/param-tree.ts";
+import { type AdamWState, adamwUpdate, decayMaskFor, mapParamLeaves } from "../optim/adamw.ts";
 import type { CompiledModel, EncodeOptions, StepMetrics } from "./compiled.ts";
 import { addTrees, allFinite, type OptimizerSpec, scaleTree, sumOfSquares, type TrainState } from "./train-state.ts";
 import type { SessionBase } from "./compiled-jax.ts";

@@ -10,7 +10,7 @@
 import type { numpy as np } from "../engine/jax.ts";
 import type { VisionParams } from "../model/vision.ts";
 import type { Backend } from "../engine/backend.ts";
-import type { AdamWState } from "./adamw.ts";
+import type { AdamWState } from "../optim/adamw.ts";
 import type { DeviceBatch } from "./loss.ts";
 import type { OptimizerSpec, TrainState } from "./train-state.ts";
 

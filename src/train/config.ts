@@ -6,26 +6,9 @@
 import { z } from "zod";
 import { dataSpecSchema } from "../data/index.ts";
 import { formatSchemaError, sheetConfigSchema } from "../model/config.ts";
+import { visionConfigSchema } from "../model/vision-config.ts";
 
 const positiveInt = z.number().int().positive();
-
-/** The image front end and readouts (see src/model/vision.ts). */
-export const visionConfigSchema = z
-  .object({
-    image_size: positiveInt.default(28),
-    patch_size: positiveInt.default(4),
-    channels: z.union([z.literal(1), z.literal(3)]).default(1),
-    input_area: z.string().nullable().default(null),
-    output_area: z.string().nullable().default(null),
-    inject: z.enum(["first", "every"]).default("first"),
-    learned_init_state: z.boolean().default(false),
-    init_state_std: z.number().nonnegative().default(0),
-    task: z.enum(["mim", "classify"]).default("mim"),
-    num_classes: positiveInt.default(10),
-    pool: z.enum(["avg", "spatial"]).default("avg"),
-    final_norm: z.boolean().default(false),
-  })
-  .strict();
 
 /**
  * How a penalty's coefficient changes over training: `constant`; `warmup`

@@ -22,7 +22,7 @@ import type { CompiledModel } from "./compiled.ts";
 import { compileJax } from "./compiled-jax.ts";
 import { compileNative } from "./compiled-native.ts";
 import type { DeviceBatch, ObjectiveSpec } from "./loss.ts";
-import { penaltySchedule } from "./schedule.ts";
+import { penaltySchedule } from "../optim/schedule.ts";
 
 /** Derived, immutable pieces of a run: the model object every command works with. */
 export interface Session {

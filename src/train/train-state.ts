@@ -5,11 +5,11 @@
  * jax backend (this file), host arrays for the native sheet's leaves (compiled-native.ts), so
  * the big per-column weights never cross between engines during training.
  */
-import { canonicalParamOrder } from "../checkpoint/param-tree.ts";
+import { canonicalParamOrder } from "../engine/param-tree.ts";
 import { jit, type JsTree, numpy as np, tree } from "../engine/jax.ts";
 import type { VisionParams } from "../model/vision.ts";
-import { type AdamWConfig, type AdamWState, adamwUpdate, decayMaskFor, mapParamLeaves } from "./adamw.ts";
-import { clipByGlobalNorm, globalNorm } from "./clip.ts";
+import { type AdamWConfig, type AdamWState, adamwUpdate, decayMaskFor, mapParamLeaves } from "../optim/adamw.ts";
+import { clipByGlobalNorm, globalNorm } from "../optim/clip.ts";
 import type { CompiledModel, StepMetrics } from "./compiled.ts";
 import type { DeviceBatch } from "./loss.ts";
 

@@ -14,12 +14,12 @@ import { tree } from "../engine/jax.ts";
 import { describeGeometry } from "../geometry/index.ts";
 import { loadOptimizerState, loadVisionCheckpoint, readCheckpointConnectivity } from "../checkpoint/vision-checkpoint.ts";
 import { NonFiniteParametersError } from "../checkpoint/checkpoint.ts";
-import { readSafetensors } from "../checkpoint/safetensors.ts";
+import { readSafetensors } from "../io/safetensors.ts";
 import { checkResumePoint, type ResumePoint, saveTrainingCheckpoint } from "../checkpoint/training-state.ts";
-import { canonicalParamOrder, countParameters } from "../checkpoint/param-tree.ts";
+import { canonicalParamOrder, countParameters } from "../engine/param-tree.ts";
 import { flopsPerImage } from "../model/cost.ts";
 import { initVision, type VisionConfig, type VisionParams } from "../model/vision.ts";
-import { adamwConfig, adamwInit, type AdamWState, defaultNoDecay } from "./adamw.ts";
+import { adamwConfig, adamwInit, type AdamWState, defaultNoDecay } from "../optim/adamw.ts";
 import { parseTrainConfig, type TrainConfig } from "./config.ts";
 import { evaluate, type EvalResult, writeReconstructions } from "./evaluate.ts";
 import { Progress } from "./progress.ts";
@@ -38,7 +38,7 @@ import {
   writeJsonAtomic,
 } from "./run-dir.ts";
 import { type Backend, describeBackend } from "../engine/backend.ts";
-import { cosineSchedule } from "./schedule.ts";
+import { cosineSchedule } from "../optim/schedule.ts";
 import { createSession, disposeSession, maskSeed, type Session, toDevice } from "./session.ts";
 
 /** What a finished run reports (also written to summary.json). */
@@ -65,13 +65,13 @@ export interface TrainOptions {
   stopAfter?: number;
   /**
    * Start from this vision checkpoint's parameters instead of a random init (e.g. a pruned
-   * model, see src/train/prune.ts). `train` copies it into the run directory as
+   * model, see src/workflows/prune.ts). `train` copies it into the run directory as
    * `init.safetensors` (see {@link INIT_CHECKPOINT}), so a run interrupted before its first
    * checkpoint also restarts from it. Its sheet and vision configs must be the run's; a sparse
    * checkpoint's stored connectivity wins, as on resume.
    */
   initFrom?: string;
-  /** The engine that runs the sheet (default: see src/train/backend.ts). */
+  /** The engine that runs the sheet (default: see src/engine/backend.ts). */
   backend?: Backend;
   /**
    * {@link resume} only: train to this many steps instead of the run's `steps` (config.json is

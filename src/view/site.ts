@@ -7,8 +7,8 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
-import { buildRows, readSweepDir } from "../sweep/compare.ts";
-import { readSafetensors } from "../checkpoint/safetensors.ts";
+import { buildRows, readSweepDir } from "../workflows/sweep/compare.ts";
+import { readSafetensors } from "../io/safetensors.ts";
 import type { Manifest, RunManifest, SweepManifest } from "../viewer/compute/manifest.ts";
 import { readSamples } from "./samples.ts";
 

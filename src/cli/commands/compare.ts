@@ -1,7 +1,7 @@
 /** `columnformer compare`: one table and three figures comparing the finished runs of a sweep. */
 import path from "node:path";
 import type { Command } from "commander";
-import { readSweepDir, writeComparison } from "../../sweep/compare.ts";
+import { readSweepDir, writeComparison } from "../../workflows/sweep/compare.ts";
 
 export function registerCompare(program: Command): void {
   program

@@ -1,7 +1,7 @@
 /** `columnformer forward`: run a sheet checkpoint on given input states. */
 import type { Command } from "commander";
 import { loadSheetCheckpoint } from "../../checkpoint/checkpoint.ts";
-import { readSafetensors, writeSafetensors } from "../../checkpoint/safetensors.ts";
+import { readSafetensors, writeSafetensors } from "../../io/safetensors.ts";
 import { initEngine } from "../../engine/engine.ts";
 import { numpy as np } from "../../engine/jax.ts";
 import { sheetApply } from "../../model/sheet.ts";

@@ -1,6 +1,6 @@
 /** `columnformer grow`: refine the grid of a trained model's middle areas, copying every column into its f x f children, and train on. */
 import type { Command } from "commander";
-import { growRun, growTable } from "../../train/grow.ts";
+import { growRun, growTable } from "../../workflows/grow.ts";
 import { parseInteger } from "../options.ts";
 
 const collect = (value: string, previous: string[]) => [...previous, value];

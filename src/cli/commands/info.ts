@@ -1,7 +1,7 @@
 /** `columnformer info`: describe a checkpoint. */
 import type { Command } from "commander";
 import { checkpointConfig, sheetParameterCount } from "../../checkpoint/checkpoint.ts";
-import { readSafetensors } from "../../checkpoint/safetensors.ts";
+import { readSafetensors } from "../../io/safetensors.ts";
 import { describeGeometry } from "../../geometry/index.ts";
 import { connectivityK } from "../../model/config.ts";
 

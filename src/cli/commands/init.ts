@@ -6,7 +6,7 @@ import { resolveSheetConfig } from "../../model/config.ts";
 import { initSheet } from "../../model/sheet.ts";
 import { resolveConnectivity } from "../../model/sheet-connectivity.ts";
 import { tree } from "../../engine/jax.ts";
-import { readConfigFile } from "../config-file.ts";
+import { readConfigFile } from "../../io/config-file.ts";
 import { parseInteger } from "../options.ts";
 
 export function registerInit(program: Command): void {

@@ -1,6 +1,6 @@
 /** `columnformer progressive`: a schedule of phases (train, prune to K, grow the sheet), each an ordinary run directory. */
 import type { Command } from "commander";
-import { loadProgressive, planTable, progressiveTable, runProgressive } from "../../train/progressive.ts";
+import { loadProgressive, planTable, progressiveTable, runProgressive } from "../../workflows/progressive.ts";
 
 export function registerProgressive(program: Command): void {
   program

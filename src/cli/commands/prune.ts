@@ -1,6 +1,6 @@
 /** `columnformer prune`: keep each column's K most-attended sources, fine-tune the sparse sheet, and chart the curve. */
 import type { Command } from "commander";
-import { parseKList, pruneCurve, pruneTable } from "../../train/prune.ts";
+import { parseKList, pruneCurve, pruneTable } from "../../workflows/prune.ts";
 import { parseInteger } from "../options.ts";
 
 const collect = (value: string, previous: string[]) => [...previous, value];

@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
 import { writeFileAtomic } from "../../io/atomic.ts";
-import { exitWithParent, runSweepLocal } from "../../sweep/local.ts";
+import { exitWithParent, runSweepLocal } from "../../workflows/sweep/local.ts";
 import {
   assertPlanUnchanged,
   assertRunDirsMatch,
@@ -13,11 +13,11 @@ import {
   runRoot,
   runState,
   writePlan,
-} from "../../sweep/run.ts";
-import { PLAN_FILE, SUMMARY_FILE } from "../../sweep/summary.ts";
-import { slurmScript, submitSbatch } from "../../sweep/slurm.ts";
-import { loadSweep, type SweepPlan } from "../../sweep/spec.ts";
-import type { RunSummary } from "../../sweep/summary.ts";
+} from "../../workflows/sweep/run.ts";
+import { PLAN_FILE, SUMMARY_FILE } from "../../workflows/sweep/summary.ts";
+import { slurmScript, submitSbatch } from "../../workflows/sweep/slurm.ts";
+import { loadSweep, type SweepPlan } from "../../workflows/sweep/spec.ts";
+import type { RunSummary } from "../../workflows/sweep/summary.ts";
 import { parseInteger } from "../options.ts";
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];

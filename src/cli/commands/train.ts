@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { applyOverrides, mergeConfig, parseTrainConfig } from "../../train/config.ts";
 import { PRESETS, type PresetName } from "../../train/presets.ts";
 import { resume, train } from "../../train/trainer.ts";
-import { readConfigFile } from "../config-file.ts";
+import { readConfigFile } from "../../io/config-file.ts";
 import { parseInteger } from "../options.ts";
 
 const collect = (value: string, previous: string[]) => [...previous, value];

@@ -3,7 +3,7 @@
  * validation (config, tensor names, dtypes and shapes, finiteness): what the viewer's page
  * does after fetching `checkpoint.safetensors`. Runs in the browser and in Node.js.
  */
-import { decodeSafetensors } from "../../checkpoint/safetensors.ts";
+import { decodeSafetensors } from "../../io/safetensors.ts";
 import { visionCheckpointFromFile } from "../../checkpoint/vision-checkpoint.ts";
 import type { Geometry } from "../../geometry/index.ts";
 import type { SheetConfig } from "../../model/config.ts";

@@ -13,7 +13,7 @@
  * allocated (hence aligned) typed arrays.
  */
 import { readFile, stat } from "node:fs/promises";
-import { writeFileAtomic } from "../io/atomic.ts";
+import { writeFileAtomic } from "./atomic.ts";
 
 /** Element types supported here (a subset of the safetensors dtypes). */
 export type SafetensorsDType = "F32" | "F64" | "I32" | "I64" | "U8" | "F16" | "BOOL";

@@ -27,7 +27,7 @@ import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { readSafetensors } from "../checkpoint/safetensors.ts";
+import { readSafetensors } from "../io/safetensors.ts";
 import { saveVisionCheckpoint } from "../checkpoint/vision-checkpoint.ts";
 import { openDataset } from "../data/index.ts";
 import { initEngine } from "../engine/engine.ts";
@@ -36,13 +36,13 @@ import { areaByName, type Geometry, type GeometrySpec } from "../geometry/index.
 import { connectivityK, resolveSheetConfig, type SheetConfig } from "../model/config.ts";
 import type { SheetParams } from "../model/params.ts";
 import type { VisionConfig, VisionParams } from "../model/vision.ts";
-import { applyOverrides, parseTrainConfig, type TrainConfig } from "./config.ts";
-import { describeEval, evaluate, type EvalResult } from "./evaluate.ts";
+import { applyOverrides, parseTrainConfig, type TrainConfig } from "../train/config.ts";
+import { describeEval, evaluate, type EvalResult } from "../train/evaluate.ts";
 import { resolveCheckpointArg } from "./prune.ts";
-import { createRunDir, writeJsonAtomic } from "./run-dir.ts";
-import { disposeSession } from "./session.ts";
-import { loadTrainedModel, type TrainedModel } from "./trained-model.ts";
-import { INIT_CHECKPOINT, trainToCompletion } from "./trainer.ts";
+import { createRunDir, writeJsonAtomic } from "../train/run-dir.ts";
+import { disposeSession } from "../train/session.ts";
+import { loadTrainedModel, type TrainedModel } from "../train/trained-model.ts";
+import { INIT_CHECKPOINT, trainToCompletion } from "../train/trainer.ts";
 
 // ---------------------------------------------------------------------------
 // Pure parts

@@ -21,11 +21,11 @@
  * Everything is validated here, before any training starts.
  */
 import { z } from "zod";
-import { formatFieldPath, resolveSheetConfig } from "../model/config.ts";
-import { visionLayout } from "../model/vision.ts";
-import { readConfigFile } from "../cli/config-file.ts";
-import { mergeConfig, parseTrainConfig, type TrainConfig } from "../train/config.ts";
-import { PRESETS, type PresetName } from "../train/presets.ts";
+import { formatFieldPath, resolveSheetConfig } from "../../model/config.ts";
+import { visionLayout } from "../../model/vision.ts";
+import { readConfigFile } from "../../io/config-file.ts";
+import { mergeConfig, parseTrainConfig, type TrainConfig } from "../../train/config.ts";
+import { PRESETS, type PresetName } from "../../train/presets.ts";
 
 /** A dotted config path: `steps`, `wiring.lambda`, `sheet.geometry.widths`. */
 const DOTTED_KEY = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;

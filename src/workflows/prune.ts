@@ -23,7 +23,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { stepMeanMap } from "../analysis/connectivity.ts";
-import { readSafetensors } from "../checkpoint/safetensors.ts";
+import { readSafetensors } from "../io/safetensors.ts";
 import { saveVisionCheckpoint } from "../checkpoint/vision-checkpoint.ts";
 import { type ImageDataset, openDataset } from "../data/index.ts";
 import { initEngine } from "../engine/engine.ts";
@@ -32,15 +32,15 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import { resolveSheetConfig, type SheetConfig } from "../model/config.ts";
 import { connectionDistancesFromMatrix, type SheetConnectivity } from "../model/sheet-connectivity.ts";
 import type { VisionParams } from "../model/vision.ts";
-import { attentionMetrics, meanAttentionMaps } from "../sweep/run.ts";
+import { attentionMetrics, meanAttentionMaps } from "./sweep/run.ts";
 import { lineChart } from "../viz/charts.ts";
 import { writeFigure } from "../viz/render.ts";
-import { applyOverrides, parseTrainConfig, type TrainConfig } from "./config.ts";
-import { describeEval, evaluate, type EvalResult } from "./evaluate.ts";
-import { createRunDir, writeJsonAtomic } from "./run-dir.ts";
-import { disposeSession } from "./session.ts";
-import { loadTrainedModel, type TrainedModel } from "./trained-model.ts";
-import { INIT_CHECKPOINT, trainToCompletion } from "./trainer.ts";
+import { applyOverrides, parseTrainConfig, type TrainConfig } from "../train/config.ts";
+import { describeEval, evaluate, type EvalResult } from "../train/evaluate.ts";
+import { createRunDir, writeJsonAtomic } from "../train/run-dir.ts";
+import { disposeSession } from "../train/session.ts";
+import { loadTrainedModel, type TrainedModel } from "../train/trained-model.ts";
+import { INIT_CHECKPOINT, trainToCompletion } from "../train/trainer.ts";
 
 // ---------------------------------------------------------------------------
 // Pure parts

@@ -3,7 +3,7 @@
  *
  * ```
  * <sweep dir>/sweep.json                   the plan: run names (in order) and overrides
- * <sweep dir>/<run>/sweep-summary.json     a finished run's RunSummary (src/sweep/summary.ts)
+ * <sweep dir>/<run>/sweep-summary.json     a finished run's RunSummary (src/workflows/sweep/summary.ts)
  * ```
  *
  * Outputs (in the sweep dir, or `--out`): `compare.csv` (raw numbers, one row per
@@ -18,10 +18,10 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { writeFileAtomic } from "../io/atomic.ts";
-import { scatter, type ScatterPoint } from "../viz/charts.ts";
-import { writeFigure } from "../viz/render.ts";
-import { formatFieldPath } from "../model/config.ts";
+import { writeFileAtomic } from "../../io/atomic.ts";
+import { scatter, type ScatterPoint } from "../../viz/charts.ts";
+import { writeFigure } from "../../viz/render.ts";
+import { formatFieldPath } from "../../model/config.ts";
 import { type Replicates, replicates, welchTTest } from "./stats.ts";
 import { PLAN_FILE, type RunSummary, SUMMARY_FILE } from "./summary.ts";
 

@@ -1,6 +1,6 @@
 /** Reading user config files (JSON or YAML) with one-line errors. */
 import { existsSync } from "node:fs";
-import { readUserFileSync } from "../io/atomic.ts";
+import { readUserFileSync } from "./atomic.ts";
 import YAML from "yaml";
 
 /** Parse a JSON (.json) or YAML (.yaml/.yml; anchors and `<<` merge keys allowed) file into a plain value. */

@@ -3,8 +3,8 @@
  * under prefix "sheet" becomes the tensor name "sheet.attn.q.weight", the
  * PyTorch state-dict convention.
  */
-import { numpy as np } from "../engine/jax.ts";
-import type { TensorData } from "./safetensors.ts";
+import { numpy as np } from "./jax.ts";
+import type { TensorData } from "../io/safetensors.ts";
 
 /** A nested object whose leaves are arrays. */
 export interface ParamTree {

@@ -6,7 +6,7 @@
  * ```
  * <sweep dir>/sweep.json                  the expanded plan (see writePlan)
  * <sweep dir>/<run>/config.json ...       an ordinary training run directory (src/train/run-dir.ts)
- * <sweep dir>/<run>/sweep-summary.json    the RunSummary (src/sweep/summary.ts)
+ * <sweep dir>/<run>/sweep-summary.json    the RunSummary (src/workflows/sweep/summary.ts)
  * ```
  *
  * Every run is resumable at any point: a run with `sweep-summary.json` is
@@ -18,22 +18,22 @@ import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { linearProbe } from "../analysis/linear-probe.ts";
-import { meanAttentionDistance, wiringCosts } from "../analysis/connectivity.ts";
-import { countParameters } from "../checkpoint/param-tree.ts";
-import { type ImageDataset, openDataset } from "../data/index.ts";
-import { initEngine } from "../engine/engine.ts";
-import { jit, numpy as np, tree } from "../engine/jax.ts";
-import { positionDistances, positionSpace } from "../geometry/learned.ts";
-import { flopsPerImage } from "../model/cost.ts";
-import { type VisionParams, visionEncode } from "../model/vision.ts";
-import { scatterAttention } from "../model/sheet-connectivity.ts";
-import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
-import { describeEval, extractFeatures } from "../train/evaluate.ts";
-import { checkpointPath, openRunDir, readLog, writeJsonAtomic } from "../train/run-dir.ts";
-import { disposeSession, heldOutBatches, type Session } from "../train/session.ts";
-import { loadTrainedModel } from "../train/trained-model.ts";
-import { resume, train, type TrainSummary } from "../train/trainer.ts";
+import { linearProbe } from "../../analysis/linear-probe.ts";
+import { meanAttentionDistance, wiringCosts } from "../../analysis/connectivity.ts";
+import { countParameters } from "../../engine/param-tree.ts";
+import { type ImageDataset, openDataset } from "../../data/index.ts";
+import { initEngine } from "../../engine/engine.ts";
+import { jit, numpy as np, tree } from "../../engine/jax.ts";
+import { positionDistances, positionSpace } from "../../geometry/learned.ts";
+import { flopsPerImage } from "../../model/cost.ts";
+import { type VisionParams, visionEncode } from "../../model/vision.ts";
+import { scatterAttention } from "../../model/sheet-connectivity.ts";
+import { parseTrainConfig, type TrainConfig } from "../../train/config.ts";
+import { describeEval, extractFeatures } from "../../train/evaluate.ts";
+import { checkpointPath, openRunDir, readLog, writeJsonAtomic } from "../../train/run-dir.ts";
+import { disposeSession, heldOutBatches, type Session } from "../../train/session.ts";
+import { loadTrainedModel } from "../../train/trained-model.ts";
+import { resume, train, type TrainSummary } from "../../train/trainer.ts";
 import type { PlannedRun, ProbeSettings, SweepPlan } from "./spec.ts";
 import { PLAN_FILE, type RunSummary, SUMMARY_FILE } from "./summary.ts";
 
