@@ -11,12 +11,13 @@ import { loadVisionCheckpoint } from "../src/checkpoint/vision-checkpoint.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
 import { namedLeaves } from "../src/engine/param-tree.ts";
 import { initEngine } from "../src/engine/engine.ts";
-import { tree } from "../src/engine/jax.ts";
+import { numpy as np, tree } from "../src/engine/jax.ts";
 import { resolveSheetConfig } from "../src/model/config.ts";
 import { parseTrainConfig, type TrainConfig } from "../src/train/config.ts";
 import { withLearnedPositions } from "../src/geometry/learned.ts";
 import { loadTrainedModel } from "../src/train/trained-model.ts";
 import { resume, train } from "../src/train/trainer.ts";
+import { scaleTree } from "../src/train/train-state.ts";
 import { assertClose } from "./assertions.ts";
 import { easyImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
 
@@ -278,5 +279,37 @@ describe("research levers in training", () => {
     const expected = await withLearnedPositions(geometry, ckpt.params.positions.ref);
     assert.deepEqual(Array.from(model.session.geometry.distances), Array.from(expected.distances));
     tree.dispose(ckpt.params);
+  });
+});
+
+/** Executable (JIT-compiled code) mappings of this process; null where /proc is missing. */
+function codeMappings(): number | null {
+  if (!existsSync("/proc/self/maps")) return null;
+  return readFileSync("/proc/self/maps", "utf8")
+    .split("\n")
+    .filter((l) => l.includes(" rwxp ")).length;
+}
+
+describe("compiled code stays bounded over long runs (the optimiser step's scalars are arguments, not constants)", { skip: codeMappings() === null ? "needs Linux /proc/self/maps" : false }, () => {
+  // V8 never frees compiled Wasm, so a kernel compiled per step (jax-js bakes an eager op's
+  // scalar into its kernel, e.g. a per-step clip scale) grows the mappings until the process
+  // hits vm.max_map_count (65,530) and dies: that killed a 10-epoch run at step 17,139.
+  const distinctScalars = async (op: (x: np.Array, s: number) => np.Array): Promise<number> => {
+    const x = np.ones([64, 10]);
+    await op(x.ref, 0.5).data(); // first compile
+    const before = codeMappings()!;
+    for (let i = 0; i < 100; i++) await op(x.ref, Math.random()).data();
+    x.dispose();
+    return codeMappings()! - before;
+  };
+
+  test("scaleTree (the per-step clip and accumulation scale) compiles once, whatever the scale", async () => {
+    const added = await distinctScalars((x, s) => scaleTree({ x }, s).x);
+    assert.ok(added < 20, `100 scales added ${added} code mappings: scaleTree compiles per scale`);
+  });
+
+  test("the measure sees a per-call compile (positive control: an eager multiply by a new scalar)", async () => {
+    const added = await distinctScalars((x, s) => x.mul(s));
+    assert.ok(added >= 60, `an eager op with 100 distinct scalars added only ${added} code mappings`);
   });
 });

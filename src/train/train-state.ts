@@ -109,8 +109,17 @@ export function addTrees<T extends object>(a: T, b: T): T {
   return tree.unflatten(def, la.map((x, i) => x.add(lb[i]))) as unknown as T;
 }
 
-/** Leafwise a * s. Consumes `a`. */
+// Jitted so that `s` is an argument: an eager `x.mul(s)` compiles a new Wasm kernel for every
+// new value of s (jax-js bakes scalars into kernels), and V8 never frees compiled code, so a
+// per-step clip scale exhausted the process's memory mappings after ~17k steps.
+const scaleJit = jit((leaves: np.Array[], s: np.Array): np.Array[] => {
+  const out = leaves.map((x) => x.mul(s.ref));
+  s.dispose();
+  return out;
+});
+
+/** Leafwise a * s (one kernel per tree shape, whatever s is). Consumes `a`. */
 export function scaleTree<T extends object>(a: T, s: number): T {
   const [la, def] = tree.flatten(a as unknown as JsTree<np.Array>);
-  return tree.unflatten(def, la.map((x) => x.mul(s))) as unknown as T;
+  return tree.unflatten(def, scaleJit(la, s as unknown as np.Array)) as unknown as T;
 }
