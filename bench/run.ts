@@ -119,7 +119,7 @@ async function main(): Promise<void> {
       rssAfterRepeatsMiB: round(r.rssAfterRepeatsMiB),
     })),
   };
-  writeFileSync(RESULTS_PATH, JSON.stringify(json, null, 2) + "\n");
+  writeFileSync(RESULTS_PATH, `${JSON.stringify(json, null, 2)}\n`);
   console.log(`wrote ${path.relative(process.cwd(), RESULTS_PATH)}`);
 }
 

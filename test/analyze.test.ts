@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { before, test } from "node:test";
-import { analyzeActivity } from "../src/analysis/analyze.ts";
+import { type AnalysisResult, analyzeActivity } from "../src/analysis/analyze.ts";
 import { buildFigures } from "../src/analysis/report.ts";
 import { initEngine } from "../src/engine/engine.ts";
 import { buildGeometry } from "../src/geometry/index.ts";
@@ -41,7 +41,8 @@ before(async () => {
   );
 });
 
-async function analyze(out: string): Promise<Record<string, any>> {
+/** Run `columnformer analyze`; analysis.json holds the AnalysisResult (and the checkpoint, step and geometry, not read here). */
+async function analyze(out: string): Promise<AnalysisResult> {
   await run(process.execPath, ["--import", "tsx", CLI, "analyze", runDir, "--images", "40", "--out", out, "--seed", "3"]);
   return JSON.parse(readFileSync(path.join(out, "analysis.json"), "utf8"));
 }
@@ -54,7 +55,7 @@ test("analysis.json, figures and a self-contained report; identical on rerun", a
 
   assert.equal(a.images, 40);
   assert.equal(a.connectivity.per_step.length, 2);
-  for (const key of ["wiring_cost_l1", "wiring_cost_cross_entropy", "mean_attention_distance", "self_attention_mass", "attention_entropy"]) {
+  for (const key of ["wiring_cost_l1", "wiring_cost_cross_entropy", "mean_attention_distance", "self_attention_mass", "attention_entropy"] as const) {
     assert.ok(Number.isFinite(a.connectivity.mean[key]), key);
     assert.ok(typeof a.definitions[key] === "string" || key.startsWith("attention_entropy"), `definition of ${key}`);
   }
@@ -62,13 +63,13 @@ test("analysis.json, figures and a self-contained report; identical on rerun", a
   assert.ok(Math.abs(hist.reduce((s, v) => s + v, 0) - 1) < 1e-6, "histogram mass sums to 1");
   const curve = a.connectivity.mean.locality_curve.fraction as number[];
   assert.ok(Math.abs(curve[curve.length - 1] - 1) < 1e-6, "all attention within the largest radius");
-  const flow = a.area_flow.mean;
-  assert.deepEqual(a.area_flow.areas, ["area0", "area1", "area2"]);
+  const flow = a.area_flow!.mean;
+  assert.deepEqual(a.area_flow!.areas, ["area0", "area1", "area2"]);
   assert.ok(Math.abs(flow.feedforward + flow.feedback + flow.lateral - 1) < 1e-6);
   assert.equal(a.graph.in_degree.length, 12);
-  assert.equal(a.topography.selectivity.dprime.length, 2);
+  assert.equal(a.topography.selectivity!.dprime.length, 2);
   assert.ok(a.options.edgeFraction > 0 && a.options.seed === 3, "parameters recorded");
-  const ws = a.topography.weight_similarity_vs_distance;
+  const ws = a.topography.weight_similarity_vs_distance!;
   assert.deepEqual(ws.matrices.map((m: { name: string }) => m.name), ["sheet.attn.q.weight", "sheet.attn.k.weight", "sheet.mlp.fc1.weight", "sheet.mlp.fc2.weight"]);
   assert.equal(ws.edges.length, ws.meanCosine.length + 1);
   assert.ok(Number.isFinite(ws.neighbour_similarity) && Math.abs(ws.neighbour_similarity) <= 1, "neighbour weight similarity");
@@ -83,16 +84,16 @@ test("analysis.json, figures and a self-contained report; identical on rerun", a
   assert.deepEqual(field.areas.map((x: { name: string }) => x.name), ["area0", "area1", "area2"]);
   const top = field.areas[2];
   assert.deepEqual(top.grid, [2, 2]);
-  assert.equal(top.columns_level.selectivity.t.length, 2);
-  assert.equal(top.columns_level.selectivity.smoothness_preferred.curve.length, 20);
-  assert.equal(top.columns_level.selectivity.morans_i_max_t.permutations, 199);
-  assert.equal(top.columns_level.orientation.preferred.length, 4, "orientation maps from the grating set");
-  assert.deepEqual(top.unit_level.sub_grid, [3, 3], "D = 8 features as a 3 x 3 sub-grid");
-  assert.equal(top.unit_level.selectivity.preferred.length, 4 * 8);
-  assert.equal(top.unit_level.orientation.preferred.length, 4 * 8);
+  assert.equal(top.columns_level.selectivity!.t.length, 2);
+  assert.equal(top.columns_level.selectivity!.smoothness_preferred.curve.length, 20);
+  assert.equal(top.columns_level.selectivity!.morans_i_max_t.permutations, 199);
+  assert.equal(top.columns_level.orientation!.preferred.length, 4, "orientation maps from the grating set");
+  assert.deepEqual(top.unit_level!.sub_grid, [3, 3], "D = 8 features as a 3 x 3 sub-grid");
+  assert.equal(top.unit_level!.selectivity!.preferred.length, 4 * 8);
+  assert.equal(top.unit_level!.orientation!.preferred.length, 4 * 8);
   assert.ok(top.energy.mean > 0);
   assert.ok(field.effective_dimensionality.value >= 1 && field.effective_dimensionality.units === 32);
-  assert.deepEqual(field.localiser.areas, ["area0", "area1", "area2"]);
+  assert.deepEqual(field.localiser!.areas, ["area0", "area1", "area2"]);
   assert.equal(field.options.response, "mean");
 
   const out = path.join(base, "a");

@@ -281,7 +281,7 @@ test("custom positions: scatter of the first two coordinates; custom grid areas 
       ],
     }),
   );
-  assert.deepEqual(gridded.panels.map((q) => q.kind + ":" + q.title), ["grid:in", "grid:out"]);
+  assert.deepEqual(gridded.panels.map((q) => `${q.kind}:${q.title}`), ["grid:in", "grid:out"]);
 });
 
 test("sheetMaps: small multiples with one shared colour bar", async () => {

@@ -17,7 +17,9 @@ const count = (svg: string, pattern: RegExp) => (svg.match(pattern) ?? []).lengt
 
 function areaIndex(g: Geometry): Float32Array {
   const out = new Float32Array(g.numColumns);
-  g.areas.forEach((a, k) => out.fill(k, a.start, a.end));
+  g.areas.forEach((a, k) => {
+    out.fill(k, a.start, a.end);
+  });
   return out;
 }
 

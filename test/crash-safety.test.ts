@@ -225,7 +225,7 @@ describe("1, 2: checkpoints are one consistent unit; resume is bit-identical fro
     const cfg = config({ steps: 2 });
     await createRunDir(root, cfg);
     // what kill -9 during the first save leaves: one logged step and a half-written temp state
-    writeFileSync(nodePath.join(root, "log.jsonl"), JSON.stringify({ step: 1, loss: 1 }) + "\n");
+    writeFileSync(nodePath.join(root, "log.jsonl"), `${JSON.stringify({ step: 1, loss: 1 })}\n`);
     const tmp = nodePath.join(root, "checkpoints", `.last.opt.safetensors.${deadPid()}.0123456789ab.tmp`);
     writeFileSync(tmp, "partial");
     const { text } = await captureStderr(() => resume(root));

@@ -76,7 +76,9 @@ export function idxBytes(dims: number[], data: Uint8Array): Uint8Array {
   const v = new DataView(header.buffer);
   header[2] = 0x08;
   header[3] = dims.length;
-  dims.forEach((d, i) => v.setUint32(4 + 4 * i, d, false));
+  dims.forEach((d, i) => {
+    v.setUint32(4 + 4 * i, d, false);
+  });
   const out = new Uint8Array(header.length + data.length);
   out.set(header);
   out.set(data, header.length);
@@ -100,7 +102,9 @@ export async function writeIdxFolder(dir: string, train: IdxSplit, test: IdxSpli
   for (const [prefix, s] of [["train", train], ["t10k", test]] as const) {
     const { height: h, width: w } = s.images[0];
     const all = new Uint8Array(s.images.length * h * w);
-    s.images.forEach((im, i) => all.set(im.data, i * h * w));
+    s.images.forEach((im, i) => {
+      all.set(im.data, i * h * w);
+    });
     await put(`${prefix}-images-idx3-ubyte`, idxBytes([s.images.length, h, w], all));
     await put(`${prefix}-labels-idx1-ubyte`, idxBytes([s.labels.length], Uint8Array.from(s.labels)));
   }
@@ -125,7 +129,7 @@ export async function writeCifar10(
   const cat = (rs: { img: RawImage; label: number }[]) => Buffer.concat(rs.map((r) => cifarRecord(r.img, r.label)));
   for (let i = 0; i < trainBatches.length; i++) await fs.writeFile(nodePath.join(dir, `data_batch_${i + 1}.bin`), cat(trainBatches[i]));
   await fs.writeFile(nodePath.join(dir, "test_batch.bin"), cat(test));
-  await fs.writeFile(nodePath.join(dir, "batches.meta.txt"), classNames.join("\n") + "\n\n");
+  await fs.writeFile(nodePath.join(dir, "batches.meta.txt"), `${classNames.join("\n")}\n\n`);
 }
 
 /** Write `bytes` to `file`, creating folders. */

@@ -34,7 +34,9 @@ describe("TDANN smoothness", () => {
     const prefs = Array.from({ length: 10 }, (_, i) => (i < 5 ? 0 : 1));
     const r = tdannSmoothness(prefs, 10, (i, j) => Math.abs(i - j), { kind: "categorical" }, { bins: 9, shuffles: 0 });
     const expected = Array.from({ length: 9 }, (_, b) => Math.min(1, (b + 1) / (10 - (b + 1))));
-    r.curve.forEach((v, b) => close(v, expected[b], 1e-12, `bin ${b}`));
+    r.curve.forEach((v, b) => {
+      close(v, expected[b], 1e-12, `bin ${b}`);
+    });
     close(r.smoothness, 8 / 9);
   });
 
@@ -84,7 +86,12 @@ function naiveMoran(values: number[], rows: number, cols: number, queen: boolean
   const z = values.map((v) => v - mean);
   let num = 0;
   let s0 = 0;
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) ((num += w[i][j] * z[i] * z[j]), (s0 += w[i][j]));
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      num += w[i][j] * z[i] * z[j];
+      s0 += w[i][j];
+    }
+  }
   return ((n / s0) * num) / z.reduce((a, v) => a + v * v, 0);
 }
 
@@ -220,7 +227,9 @@ describe("population", () => {
     const s2 = a.flatMap((v) => [3 * v + 1, 4 * v - 1]);
     const pc = responsesByMode(s2, 5, 1, 2, "pc1");
     const mean = a.reduce((x, v) => x + v, 0) / 5;
-    a.forEach((v, m) => close(pc[m], (v - mean) * 5, 1e-5, `pc1 image ${m}`));
+    a.forEach((v, m) => {
+      close(pc[m], (v - mean) * 5, 1e-5, `pc1 image ${m}`);
+    });
     assert.equal(parseResponseMode("feature:7"), 7);
     assert.equal(parseResponseMode("pc1"), "pc1");
     assert.throws(() => parseResponseMode("max"), /response must be/);

@@ -116,7 +116,9 @@ describe("linearProbe", () => {
     const expectTrain = [-2 / sd, 0, 0, 0, 2 / sd, 0];
     const expectTest = [4 / sd, 0, 0, 1e6];
     const close = (got: Float32Array, want: number[]) =>
-      want.forEach((w, i) => assert.ok(Math.abs(got[i] - w) <= 1e-6 * Math.max(1, Math.abs(w)), `[${i}] ${got[i]} vs ${w}`));
+      want.forEach((w, i) => {
+        assert.ok(Math.abs(got[i] - w) <= 1e-6 * Math.max(1, Math.abs(w)), `[${i}] ${got[i]} vs ${w}`);
+      });
     close(s.train, expectTrain);
     close(s.test, expectTest);
     assert.deepEqual(Array.from(train), [1, 5, 3, 5, 5, 5], "inputs are not modified");

@@ -9,7 +9,7 @@ import { columnLayerNorm } from "../src/model/layer-norm.ts";
 import { columnMlp } from "../src/model/mlp.ts";
 import type { SheetParams } from "../src/model/params.ts";
 import { sheetApply } from "../src/model/sheet.ts";
-import { gelu, layerNorm, linear, type Mat, type NaiveSheet, naiveSheet, nest, seededValues } from "./naive-sheet.ts";
+import { gelu, layerNorm, linear, type Mat, type NaiveSheet, type Nested, naiveSheet, nest, seededValues } from "./naive-sheet.ts";
 import { assertClose, read } from "./assertions.ts";
 
 before(async () => {
@@ -49,7 +49,7 @@ function hostParams(seed: number): Record<string, { shape: number[]; values: num
 }
 
 function toNaive(h: ReturnType<typeof hostParams>): NaiveSheet {
-  const g = (name: string) => nest(h[name].values, h[name].shape);
+  const g = <T extends Nested>(name: string) => nest<T>(h[name].values, h[name].shape);
   return {
     n: N,
     d: D,
@@ -222,10 +222,10 @@ describe("gradients against central finite differences (float64)", () => {
     };
     walk("", gParams);
     for (const path of Object.keys(flatGrads)) {
-      const leaf = path.split(".").reduce((o: any, k) => o[k], gParams) as np.Array;
+      const leaf = path.split(".").reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], gParams) as np.Array;
       flatGrads[path] = await read(leaf);
     }
-    flatGrads["input"] = await read(gInput);
+    flatGrads.input = await read(gInput);
     // jax-js's erf (inside GELU) is accurate to ~2e-7 even in float64, so the step must be
     // large enough that this roughness does not dominate: eps 1e-3 gives ~1e-4 noise.
     const eps = 1e-3;

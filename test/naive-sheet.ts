@@ -68,7 +68,11 @@ export function naiveStep(p: NaiveSheet, x: Mat, scale: number, skipAttn: boolea
   }
   const a: Mat = attn.map((row) => {
     const out = new Array(p.d).fill(0);
-    row.forEach((w, j) => h[j].forEach((v, c) => (out[c] += w * v)));
+    row.forEach((w, j) => {
+      h[j].forEach((v, c) => {
+        out[c] += w * v;
+      });
+    });
     return out;
   });
   const y = x.map((xn, n) => xn.map((v, c) => (skipAttn ? v + a[n][c] : a[n][c])));
@@ -120,11 +124,17 @@ export function seededValues(seed: number, count: number): number[] {
   return out;
 }
 
-/** Reshape a flat list into nested arrays of the given shape. */
-export function nest(flat: ArrayLike<number>, shape: number[]): any {
-  if (shape.length === 1) return Array.from(flat).slice(0, shape[0]);
+/** Nested arrays of numbers: Vec, Mat, Mat[], ... */
+export type Nested = number[] | Nested[];
+
+/**
+ * Reshape a flat list into nested arrays of the given shape. `T` is the nesting the caller
+ * expects (Vec for one dimension, Mat for two, ...); it is inferred from where the result goes.
+ */
+export function nest<T extends Nested = Nested>(flat: ArrayLike<number>, shape: number[]): T {
+  if (shape.length === 1) return Array.from(flat).slice(0, shape[0]) as T;
   const stride = shape.slice(1).reduce((a, b) => a * b, 1);
   return Array.from({ length: shape[0] }, (_, i) =>
     nest(Array.from(flat).slice(i * stride, (i + 1) * stride), shape.slice(1)),
-  );
+  ) as T;
 }

@@ -104,7 +104,10 @@ function treeOf(leaves: Leaves, dtype: "float32" | "float64"): SheetParams {
   for (const [name, t] of Object.entries(leaves)) {
     const parts = name.split(".");
     let node = root;
-    for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
+    for (const part of parts.slice(0, -1)) {
+      node[part] ??= {};
+      node = node[part] as Record<string, unknown>;
+    }
     node[parts[parts.length - 1]] = np.array(dtype === "float64" ? Float64Array.from(t.values) : t.values).reshape(t.shape);
   }
   return root as unknown as SheetParams;
@@ -230,6 +233,11 @@ async function reference(pr: Problem): Promise<Reference> {
   tree.dispose(gp);
   const grads: Record<string, number[]> = {};
   for (const [k, v] of Object.entries(gl)) grads[k] = Array.from(v.values);
+  const readDdrive = async (): Promise<number[] | null> => {
+    if (pr.drive) return num(gd);
+    gd.dispose();
+    return null;
+  };
   return {
     x: await num(aux.x),
     attn: await num(aux.attn),
@@ -237,7 +245,7 @@ async function reference(pr: Problem): Promise<Reference> {
     hoyer: (await num(aux.hoyer))[0],
     grads,
     dx0: await num(gx),
-    ddrive: pr.drive ? await num(gd) : (gd.dispose(), null),
+    ddrive: await readDdrive(),
   };
 }
 
@@ -435,8 +443,11 @@ describe("native sheet: paths, determinism, finite differences, errors, memory",
           const out = runHost(sheet, ncfg, hp);
           sheet.dispose();
           // sums go through fixed chunks reduced in order: the thread count changes no bit
-          if (oneThread) out.forEach((o, i) => assert.deepEqual(new Uint32Array(o.buffer), new Uint32Array(oneThread![i].buffer), `${simd}: output ${i} differs between 1 and 2 threads`));
-          else oneThread = out;
+          if (oneThread) {
+            out.forEach((o, i) => {
+              assert.deepEqual(new Uint32Array(o.buffer), new Uint32Array(oneThread![i].buffer), `${simd}: output ${i} differs between 1 and 2 threads`);
+            });
+          } else oneThread = out;
           if (!base) base = out;
           else
             out.forEach((o, i) => {
@@ -456,7 +467,9 @@ describe("native sheet: paths, determinism, finite differences, errors, memory",
     const a = runHost(sheet, MEDIUM, hp);
     const b = runHost(sheet, MEDIUM, hp);
     sheet.dispose();
-    a.forEach((x, i) => assert.deepEqual(new Uint32Array(b[i].buffer), new Uint32Array(x.buffer), `output ${i} differs between two calls`));
+    a.forEach((x, i) => {
+      assert.deepEqual(new Uint32Array(b[i].buffer), new Uint32Array(x.buffer), `output ${i} differs between two calls`);
+    });
   });
 
   test("directional finite difference of the addon's own loss (float32, tiny sheet)", (t) => {
@@ -480,9 +493,17 @@ describe("native sheet: paths, determinism, finite differences, errors, memory",
     const ddrive = new Float32Array(hp.x0.length);
     sheet.backward({ dx: hp.dx, wiringCoef: wc, activationCoef: 0, grads, dx0, ddrive });
     let analytic = 0;
-    grads.forEach((g, i) => g.forEach((v, j) => (analytic += v * dirs[i][j])));
-    dx0.forEach((v, j) => (analytic += v * dx0Dir[j]));
-    ddrive.forEach((v, j) => (analytic += v * ddDir[j]));
+    grads.forEach((g, i) => {
+      g.forEach((v, j) => {
+        analytic += v * dirs[i][j];
+      });
+    });
+    dx0.forEach((v, j) => {
+      analytic += v * dx0Dir[j];
+    });
+    ddrive.forEach((v, j) => {
+      analytic += v * ddDir[j];
+    });
     const eps = 3e-3;
     const at = (e: number) =>
       loss(

@@ -331,7 +331,9 @@ describe("memory", () => {
   const big = (v: number): Big => ({
     sheet: { fc: { weight: np.full([N, N], v), bias: np.full([N], v) }, norm1: { weight: np.full([4, N], v) } },
   });
-  const disposeBig = (t: Big) => [t.sheet.fc.weight, t.sheet.fc.bias, t.sheet.norm1.weight].forEach((a) => a.dispose());
+  const disposeBig = (t: Big) => {
+    for (const a of [t.sheet.fc.weight, t.sheet.fc.bias, t.sheet.norm1.weight]) a.dispose();
+  };
 
   test("the probe sees a deliberate leak", async () => {
     const before = grownBytes;
@@ -340,7 +342,7 @@ describe("memory", () => {
     for (let i = 0; i < 20; i++) leaked.push(np.array(new Float32Array(N * N).fill(i)).reshape([N, N]));
     await blockUntilReady(leaked);
     assert.ok(grownBytes - before >= 16 * N * N * 4, `probe saw only ${grownBytes - before} bytes`);
-    leaked.forEach((a) => a.dispose());
+    for (const a of leaked) a.dispose();
   });
 
   test("200 clip + update steps keep memory flat", async () => {

@@ -23,6 +23,7 @@ import {
   gatherAttentionBias,
   meanIncomingAttention,
   parseKList,
+  type PrunedRun,
   pruneCurve,
   topKSources,
   writePrunedRun,
@@ -160,7 +161,7 @@ describe("end to end", () => {
     const dense = await loadTrainedModel(last);
     const dir = await tmpDir("cf-prune-tune-");
     const runRoot = nodePath.join(dir, "k3");
-    let run;
+    let run: PrunedRun;
     try {
       const ds = await openDataset(config.data, "test");
       const { mean } = await meanIncomingAttention(dense, ds, 16);

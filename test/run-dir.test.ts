@@ -28,7 +28,7 @@ test("createRunDir writes config.json, accepts the same config, refuses a differ
   assert.equal(dir.logPath, path.join(dir.root, "log.jsonl"));
   assert.equal(dir.checkpointsDir, path.join(dir.root, "checkpoints"));
   const text = readFileSync(dir.configPath, "utf8");
-  assert.equal(text, JSON.stringify(config, null, 2) + "\n");
+  assert.equal(text, `${JSON.stringify(config, null, 2)}\n`);
 
   // Same config, other key order: fine, and the file is unchanged.
   await createRunDir(root, { seed: 1, lr: 0.001, model: { depth: 2, dim: 8 } });
@@ -169,7 +169,7 @@ test("Progress on a non-TTY stream prints short plain lines with step/total and 
   assert.ok(!out.text.includes("\r"));
   assert.match(lines[0], /^train 1\/100 \[/);
   assert.match(lines[0], /ETA \?$/);
-  assert.match(lines[1], /^train 11\/100 \[.*\]  11% \| loss 0\.09091 \| img\/s 64 \| ETA 1m29s$/);
+  assert.match(lines[1], /^train 11\/100 \[.*\] {2}11% \| loss 0\.09091 \| img\/s 64 \| ETA 1m29s$/);
   assert.match(lines[9], /^train 91\/100 .* ETA 9s$/);
   assert.match(lines[10], /^train 100\/100 \[█{20}\] 100% \| loss 0\.01 \| img\/s 64 \| took 1m40s$/);
   assert.equal(lines[11], "finished");

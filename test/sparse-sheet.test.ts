@@ -65,7 +65,10 @@ function toTree(host: Host, dtype: "float32" | "float64"): SheetParams {
   for (const [name, t] of Object.entries(host)) {
     const parts = name.split(".");
     let node = root;
-    for (const p of parts.slice(0, -1)) node = (node[p] ??= {}) as Record<string, unknown>;
+    for (const p of parts.slice(0, -1)) {
+      node[p] ??= {};
+      node = node[p] as Record<string, unknown>;
+    }
     const data = dtype === "float64" ? new Float64Array(t.values) : new Float32Array(t.values);
     node[parts[parts.length - 1]] = np.array(data).reshape(t.shape);
   }

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { initEngine } from "../src/engine/engine.ts";
-import { grad, jit, numpy as np, random, tree, valueAndGrad, type JsTree } from "../src/engine/jax.ts";
+import { grad, jit, numpy as np, random, tree, } from "../src/engine/jax.ts";
 import {
   connectionDistances,
   connectivityFromFile,

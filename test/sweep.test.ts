@@ -199,6 +199,7 @@ describe("Slurm job-array script", () => {
     assert.ok(lines.slice(firstCommand).every((l) => !l.startsWith("#SBATCH")), "all directives before the first command");
     assert.equal(lines[firstCommand], "set -euo pipefail");
     assert.ok(lines.includes("cd '/home/me/my project'"));
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the generated sbatch script must hold this shell parameter expansion verbatim
     assert.ok(lines.includes("export COLUMNFORMER_THREADS=${SLURM_CPUS_PER_TASK:-8}"));
     assert.ok(
       lines.includes(

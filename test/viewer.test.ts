@@ -227,7 +227,7 @@ test("in Chromium: click a column, move the step slider, draw; the page's number
     assert.equal(await page.evaluate(() => window.columnformerViewer.state().col), col);
     await page.locator("#step").fill("3");
     assert.equal(await page.evaluate(() => window.columnformerViewer.state().step), 2);
-    assert.match(await page.locator("#column-id").innerText(), /column 70/);
+    assert.match((await page.locator("#column-id").textContent()) ?? "", /column 70/);
 
     // draw a stroke (a "1")
     const before = await page.evaluate(() => window.columnformerViewer.forwards);
@@ -269,7 +269,7 @@ test("in Chromium: click a column, move the step slider, draw; the page's number
     // colour by preferred class: column statistics over the held-out images, computed in the page
     await page.selectOption("#quantity", "preferred");
     await page.waitForFunction(() => /column statistics over 16 held-out images/.test(document.getElementById("status")!.textContent ?? ""), null, { timeout: 30_000 });
-    assert.match(await page.locator(".colorbar").innerText(), /preferred class .*\(16 images\)/);
+    assert.match((await page.locator(".colorbar").textContent()) ?? "", /preferred class .*\(16 images\)/);
 
     // the URL keeps the view: a new page on it shows the same column, step and colouring
     const shared = page.url();
@@ -293,7 +293,7 @@ test("in Chromium: click a column, move the step slider, draw; the page's number
     const badServer = await startView(bad);
     await page.goto(badServer.url);
     await page.locator("#error").waitFor({ state: "visible" });
-    assert.match(await page.locator("#error").innerText(), /cannot run the model: .*broken\.safetensors/);
+    assert.match((await page.locator("#error").textContent()) ?? "", /cannot run the model: .*broken\.safetensors/);
     assert.match(badServer.stderr(), /warning: .*broken\.safetensors/);
     badServer.child.kill("SIGINT");
 
@@ -333,7 +333,7 @@ test("in Chromium: click a column, move the step slider, draw; the page's number
     assert.equal(await page.locator("#sweep-table tr.link").count(), 2);
     await page.locator("#sweep-table tr.link", { hasText: "lr-2" }).click();
     await page.waitForFunction(() => window.columnformerViewer?.ready === true && window.columnformerViewer.forwards > 0, null, { timeout: 60_000 });
-    assert.equal(await page.locator("#run-name").innerText(), "lr-2");
+    assert.equal(await page.locator("#run-name").textContent(), "lr-2");
     assert.equal(await page.evaluate(() => window.columnformerViewer.state().run), "lr-2");
     sweepServer.child.kill("SIGINT");
   } finally {

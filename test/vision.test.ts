@@ -16,7 +16,7 @@ import { correctCount, crossEntropy } from "../src/objectives/classification.ts"
 import { maskedMse, normalizePatches, randomPatchMask } from "../src/objectives/mim.ts";
 import { Rng } from "../src/engine/rng.ts";
 import { visionConfigSchema } from "../src/model/vision-config.ts";
-import { type Mat, type NaiveSheet, naiveStep, nest, seededValues } from "./naive-sheet.ts";
+import { type Mat, type NaiveSheet, type Nested, naiveStep, nest, seededValues } from "./naive-sheet.ts";
 import { assertClose, read } from "./assertions.ts";
 
 before(async () => {
@@ -207,7 +207,7 @@ describe("visionLayout", () => {
 // visionEncode against the naive sheet
 
 async function sheetToNaive(p: VisionParams["sheet"], c: SheetConfig): Promise<NaiveSheet> {
-  const g = async (a: np.Array) => nest(await a.ref.data(), [...a.shape]);
+  const g = async <T extends Nested>(a: np.Array) => nest<T>(await a.ref.data(), [...a.shape]);
   return {
     n: c.num_columns,
     d: c.dim,
@@ -415,7 +415,9 @@ describe("classification head", () => {
       const x = outValues.slice(r * D, (r + 1) * D);
       const mean = x.reduce((a, v) => a + v, 0) / D;
       const variance = x.reduce((a, v) => a + (v - mean) ** 2, 0) / D;
-      x.forEach((v, d) => normed.push(((v - mean) / Math.sqrt(variance + 1e-5)) * gamma[d] + beta[d]));
+      x.forEach((v, d) => {
+        normed.push(((v - mean) / Math.sqrt(variance + 1e-5)) * gamma[d] + beta[d]);
+      });
     }
     const expected: number[] = [];
     for (let b = 0; b < B; b++) {

@@ -39,7 +39,10 @@ function toTree(host: Record<string, HostTensor>, dtype: "float32" | "float64"):
   for (const [name, t] of Object.entries(host)) {
     const parts = name.split(".");
     let node = root;
-    for (const p of parts.slice(0, -1)) node = (node[p] ??= {}) as Record<string, unknown>;
+    for (const p of parts.slice(0, -1)) {
+      node[p] ??= {};
+      node = node[p] as Record<string, unknown>;
+    }
     const data = dtype === "float64" ? new Float64Array(Array.from(t.values)) : new Float32Array(Array.from(t.values));
     node[parts[parts.length - 1]] = np.array(data).reshape(t.shape);
   }

@@ -58,7 +58,9 @@ test("cross-entropy weights and cost by hand", async () => {
   const lse1 = Math.log(Math.exp(-0.5) + 1 + Math.exp(-0.5));
   const w = await crossEntropyWiringWeights(m(LINE), 1).data();
   const expected = [lse0, lse0 + 0.5, lse0 + 2, lse1 + 0.5, lse1, lse1 + 0.5, lse0 + 2, lse0 + 0.5, lse0];
-  expected.forEach((v, i) => assert.ok(Math.abs(w[i] - v) < 1e-5, `W[${i}] ${w[i]} vs ${v}`));
+  expected.forEach((v, i) => {
+    assert.ok(Math.abs(w[i] - v) < 1e-5, `W[${i}] ${w[i]} vs ${v}`);
+  });
   const self = np.eye(3).reshape([1, 1, 3, 3]);
   const cost = await scalar(wiringCostFromDistances(self, m(LINE), { form: "cross_entropy", lambda: 1, sigma: 1 }));
   assert.ok(Math.abs(cost - (2 * lse0 + lse1) / 3) < 1e-5);
@@ -94,7 +96,9 @@ test("gradient flows into attention and distances", async () => {
   const mu = 8 / 9;
   const sAD = a.flat().reduce((s, v, i) => s + v * LINE.flat()[i], 0);
   const ga = await gA.data();
-  LINE.flat().forEach((d, i) => assert.ok(Math.abs(ga[i] - d / (3 * mu)) < 1e-6, `dA[${i}]`));
+  LINE.flat().forEach((d, i) => {
+    assert.ok(Math.abs(ga[i] - d / (3 * mu)) < 1e-6, `dA[${i}]`);
+  });
   const gd = await gD.data();
   a.flat().forEach((v, i) => {
     const expected = v / (3 * mu) - sAD / (3 * mu * mu * 9);

@@ -76,7 +76,7 @@ export function wiringCosts(attn: SquareMatrix, distances: SquareMatrix, options
   let sumPow = 0;
   let weighted = 0;
   for (let k = 0; k < nn; k++) {
-    const dp = p === 1 ? distances[k] : Math.pow(distances[k], p);
+    const dp = p === 1 ? distances[k] : distances[k] ** p;
     sumPow += dp;
     weighted += attn[k] * dp;
   }

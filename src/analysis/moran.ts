@@ -88,7 +88,12 @@ export interface MoransITest {
 function weightsOf(values: NumericArray, nb: Neighbours, style: WeightStyle) {
   const keep: number[] = [];
   const where = new Int32Array(nb.n).fill(-1);
-  for (let i = 0; i < nb.n; i++) if (Number.isFinite(values[i])) ((where[i] = keep.length), keep.push(i));
+  for (let i = 0; i < nb.n; i++) {
+    if (Number.isFinite(values[i])) {
+      where[i] = keep.length;
+      keep.push(i);
+    }
+  }
   const m = keep.length;
   const offset = new Int32Array(m + 1);
   const index: number[] = [];

@@ -64,7 +64,10 @@ export function orientationTuning(
       for (let k = 0; k < K; k++) {
         const c = counts[f * K + k];
         const v = c > 0 ? sums[(f * K + k) * n + u] / c : -Infinity;
-        if (v > best) ((best = v), (preferredFrequency[u] = f));
+        if (v > best) {
+          best = v;
+          preferredFrequency[u] = f;
+        }
       }
     }
     const f = preferredFrequency[u];

@@ -72,7 +72,9 @@ export function buildFigures(result: AnalysisResult, inputs: ReportInputs): Figu
   const add = (name: string, caption: string, svg: string) => figs.push({ name, caption, svg });
 
   const areaOf = new Float32Array(n);
-  geometry.areas.forEach((a, k) => areaOf.fill(k, a.start, a.end));
+  geometry.areas.forEach((a, k) => {
+    areaOf.fill(k, a.start, a.end);
+  });
   const edges = strongestEdges(meanMap, n, 2 * n);
   const where = inputs.learnedPositions ? "their LEARNED positions (the checkpoint's positions tensor, not the initial layout)" : "their positions in the geometry";
   const edgeText = `lines: the ${edges.length} strongest step-mean attention connections, arrow from source column to the column that reads it (darker and thicker = stronger)`;
@@ -192,7 +194,9 @@ export function buildFigures(result: AnalysisResult, inputs: ReportInputs): Figu
   const classNames = inputs.classNames ?? (result.topography.selectivity ? result.topography.selectivity.dprime.map((_, c) => String(c)) : []);
   for (const f of fieldFigures(result.field, classNames, inputs.orientations ?? null)) add(f.name, f.caption, f.svg);
   const energy = new Float32Array(n);
-  result.field.areas.forEach((a, k) => energy.set(a.energy.per_column, geometry.areas[k].start));
+  result.field.areas.forEach((a, k) => {
+    energy.set(a.energy.per_column, geometry.areas[k].start);
+  });
   add("energy", "Energy (mean |activation| over images and features) of every column.", sheetMap({ title: "Energy", values: energy, layout, colormap: "viridis", colorbarLabel: "mean |a|" }));
   add("in-degree", "In-degree of every column in the thresholded connectivity graph.", sheetMap({ title: "In-degree", values: Float32Array.from(result.graph.in_degree), layout, colormap: "viridis", colorbarLabel: "in-degree" }));
   add("out-degree", "Out-degree of every column in the thresholded connectivity graph.", sheetMap({ title: "Out-degree", values: Float32Array.from(result.graph.out_degree), layout, colormap: "viridis", colorbarLabel: "out-degree" }));

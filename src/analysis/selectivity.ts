@@ -58,7 +58,12 @@ export function welchSelectivity(responses: NumericArray, labels: ArrayLike<numb
   }
   const t1 = new Float64Array(n);
   const t2 = new Float64Array(n);
-  for (let k = 0; k < classes; k++) for (let u = 0; u < n; u++) ((t1[u] += s1[k * n + u]), (t2[u] += s2[k * n + u]));
+  for (let k = 0; k < classes; k++) {
+    for (let u = 0; u < n; u++) {
+      t1[u] += s1[k * n + u];
+      t2[u] += s2[k * n + u];
+    }
+  }
   const t = new Float64Array(classes * n);
   const dprime = new Float64Array(classes * n);
   for (let k = 0; k < classes; k++) {
@@ -88,7 +93,10 @@ export function argmaxRows(values: NumericArray, rows: number, n: number): Int32
     let best = -Infinity;
     for (let k = 0; k < rows; k++) {
       const v = values[k * n + u];
-      if (Number.isFinite(v) && v > best) ((best = v), (out[u] = k));
+      if (Number.isFinite(v) && v > best) {
+        best = v;
+        out[u] = k;
+      }
     }
   }
   return out;
@@ -176,14 +184,21 @@ export function detectPatches(values: NumericArray, rows: number, cols: number, 
         const cc = c + dc;
         if (rr < 0 || rr >= rows || cc < 0 || cc >= cols) continue;
         const j = rr * cols + cc;
-        if (comp[j] < 0 && values[j] > opts.threshold) ((comp[j] = id), cells.push(j));
+        if (comp[j] < 0 && values[j] > opts.threshold) {
+          comp[j] = id;
+          cells.push(j);
+        }
       }
     }
     comps.push(cells);
   }
   const kept = comps.filter((c) => c.length >= minSize && c.length <= maxSize).sort((a, b) => b.length - a.length || a[0] - b[0]);
   const labels = new Int32Array(rows * cols).fill(-1);
-  kept.forEach((cells, p) => cells.forEach((i) => (labels[i] = p)));
+  kept.forEach((cells, p) => {
+    cells.forEach((i) => {
+      labels[i] = p;
+    });
+  });
   return {
     count: kept.length,
     sizes: kept.map((c) => c.length),

@@ -82,7 +82,12 @@ function pairList(n: number, maxPairs: number, seed: number): Int32Array {
   if (total <= maxPairs) {
     const out = new Int32Array(2 * total);
     let k = 0;
-    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) ((out[k++] = i), (out[k++] = j));
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j < n; j++) {
+        out[k++] = i;
+        out[k++] = j;
+      }
+    }
     return out;
   }
   const rng = new Rng(mixSeed(seed, 0x7464616e));

@@ -173,7 +173,10 @@ export function tensorsToTree(file: SafetensorsFile, shapes: Record<string, numb
     const t = expectTensor(file, name, "F32", shape, source);
     const keys = name.slice(strip.length).split(".");
     let node = root;
-    for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as ParamTree;
+    for (const key of keys.slice(0, -1)) {
+      node[key] ??= {};
+      node = node[key] as ParamTree;
+    }
     node[keys[keys.length - 1]] = np.array(t.data as Float32Array).reshape(shape);
   }
   return root;

@@ -79,9 +79,15 @@ export async function openFolder(path: string, split: Split, options: OpenOption
       for (const f of await flatImages(testDir)) entries.push({ file: f, label: null });
     }
   } else if (classNames !== null) {
-    trainClasses.forEach((c, label) => c.files.forEach((f, i) => keep(i) && entries.push({ file: f, label })));
+    trainClasses.forEach((c, label) => {
+      c.files.forEach((f, i) => {
+        if (keep(i)) entries.push({ file: f, label });
+      });
+    });
   } else {
-    (await flatImages(trainRoot)).forEach((f, i) => keep(i) && entries.push({ file: f, label: null }));
+    (await flatImages(trainRoot)).forEach((f, i) => {
+      if (keep(i)) entries.push({ file: f, label: null });
+    });
   }
   if (entries.length === 0) {
     throw new DataError(`folder: no ${split} images (.jpg/.jpeg/.png/.webp/.tif/.gif/.avif) found under ${split === "test" && testDir ? testDir : trainRoot}`);

@@ -69,9 +69,13 @@ export function gratingSet(o: GratingOptions): GratingSet {
   const phases = o.phases ?? [0, 90, 180, 270];
   const contrast = o.contrast ?? 1;
   const params: GratingParams[] = [];
-  orientations.forEach((orientation, oi) =>
-    frequencies.forEach((frequency, fi) => phases.forEach((phase) => params.push({ orientation, frequency, phase, orientationIndex: oi, frequencyIndex: fi }))),
-  );
+  orientations.forEach((orientation, oi) => {
+    frequencies.forEach((frequency, fi) => {
+      phases.forEach((phase) => {
+        params.push({ orientation, frequency, phase, orientationIndex: oi, frequencyIndex: fi });
+      });
+    });
+  });
   const dataset: ImageDataset = {
     name: `gratings(${orientations.length} orientations x ${frequencies.length} frequencies x ${phases.length} phases)`,
     split: "test",

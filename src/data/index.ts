@@ -53,3 +53,4 @@ export type { TarMember } from "./tar.ts";
 export { DEFAULT_CROPS_PER_EPOCH, DEFAULT_PHOTO_MAX_SIDE, openPhotos } from "./photos.ts";
 export { HOLDOUT_EVERY, holdoutPositions, isHoldout, selectSplitFiles, splitOfPath } from "./splits.ts";
 export type { SplitFiles } from "./splits.ts";
+export * from "./gratings.ts";

@@ -52,7 +52,10 @@ export async function openPhotos(spec: PhotosSpec, split: Split): Promise<ImageD
   const cache = new Map<number, Promise<BytePixels | null>>();
   const photo = (i: number): Promise<BytePixels | null> => {
     let p = cache.get(i);
-    if (!p) cache.set(i, (p = decodeImageBytes(photos[i], { maxSide, minSide: size })));
+    if (!p) {
+      p = decodeImageBytes(photos[i], { maxSide, minSide: size });
+      cache.set(i, p);
+    }
     return p;
   };
   return {

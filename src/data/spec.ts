@@ -111,7 +111,7 @@ export function parseDataSpec(input: unknown): DataSpec {
   const r = dataSpecSchema.safeParse(input);
   if (r.success) return r.data;
   const parts = r.error.issues.map((iss) => {
-    const where = iss.path.length > 0 ? iss.path.join(".") + ": " : "";
+    const where = iss.path.length > 0 ? `${iss.path.join(".")}: ` : "";
     return where + iss.message;
   });
   throw new DataError(`invalid data spec: ${parts.join("; ")}`);

@@ -32,7 +32,10 @@ function indexShard(file: string): Sample[] {
   const groups = new Map<string, { image?: { offset: number; size: number }; labels: Map<string, string> }>();
   const group = (key: string) => {
     let g = groups.get(key);
-    if (!g) groups.set(key, (g = { labels: new Map() }));
+    if (!g) {
+      g = { labels: new Map() };
+      groups.set(key, g);
+    }
     return g;
   };
   const members = indexTar(

@@ -1,5 +1,5 @@
 /** PRNG keys (jax-js threefry): deterministic given the seed. */
-import { numpy as np, random } from "./jax.ts";
+import { type numpy as np, random } from "./jax.ts";
 
 /** Split a PRNG key into `n` independent keys. Consumes `key`. */
 export function splitKey(key: np.Array, n: number): np.Array[] {

@@ -89,7 +89,9 @@ export function customLayout(positions: readonly (readonly number[])[], areas?: 
   const n = positions.length;
   const dim = positions[0].length;
   const flat = new Float64Array(n * dim);
-  positions.forEach((row, i) => flat.set(row, i * dim));
+  positions.forEach((row, i) => {
+    flat.set(row, i * dim);
+  });
   const out: Area[] = areas
     ? areas.map((a) => (a.grid ? { name: a.name, start: a.start, end: a.end, grid: [a.grid[0], a.grid[1]] } : { name: a.name, start: a.start, end: a.end }))
     : [{ name: "sheet", start: 0, end: n }];
@@ -227,9 +229,15 @@ function findJSONError(text: string): { offset: number; what: string } | undefin
         else unexpected('"," or "]"');
       }
     }
-    if (c === '"') return str();
+    if (c === '"') {
+      str();
+      return;
+    }
     const m = /^(-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i, i + 400));
-    if (!m) return unexpected("a value");
+    if (!m) {
+      unexpected("a value");
+      return;
+    }
     i += m[0].length;
   };
   try {

@@ -23,3 +23,25 @@ export {
   parseCustomJSON,
 } from "./custom.ts";
 export type { CustomGeometryData } from "./custom.ts";
+// Connectivity samplers (K sources per column) and learned positions
+export {
+  connectionDistances,
+  connectivityFromFile,
+  localConnectivity,
+  nearestByDistanceMatrix,
+  parseConnectivity,
+  smallWorldByDistanceMatrix,
+  smallWorldConnectivity,
+  validateConnectivity,
+  type Connectivity,
+} from "./connectivity.ts";
+export {
+  constrainPositions,
+  medianSpacing,
+  positionDistances,
+  positionSpace,
+  repulsion,
+  withLearnedPositions,
+  type PositionSpace,
+} from "./learned.ts";
+

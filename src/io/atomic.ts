@@ -27,7 +27,7 @@ import {
   writeFileSync,
   constants as fsConstants,
 } from "node:fs";
-import { mkdir, open, rename, rm } from "node:fs/promises";
+import { type FileHandle, mkdir, open, rename, rm } from "node:fs/promises";
 import path from "node:path";
 
 /** Temporary files of this process that are being written (removed on exit if still there). */
@@ -255,7 +255,7 @@ export function regularFileSize(filePath: string): number | null {
 
 /** Best-effort fsync of a directory so the rename itself is durable (not supported everywhere). */
 async function fsyncDir(dir: string): Promise<void> {
-  let handle;
+  let handle: FileHandle | undefined;
   try {
     handle = await open(dir, "r");
     await handle.sync();

@@ -67,7 +67,7 @@ const MAX_HEADER_BYTES = 100_000_000;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function isDType(s: unknown): s is SafetensorsDType {
-  return typeof s === "string" && Object.prototype.hasOwnProperty.call(DTYPES, s);
+  return typeof s === "string" && Object.hasOwn(DTYPES, s);
 }
 
 const DTYPE_LIST = Object.keys(DTYPES).join(", ");
@@ -323,13 +323,13 @@ export function decodeSafetensors(bytes: Uint8Array, source = "<safetensors byte
     const where = `tensor ${JSON.stringify(name)}`;
     if (value === null || typeof value !== "object" || Array.isArray(value)) fail(`${where}: entry is not an object`);
     const info = value as Record<string, unknown>;
-    const dtype = info["dtype"];
+    const dtype = info.dtype;
     if (!isDType(dtype)) fail(`${where}: unknown or unsupported dtype ${JSON.stringify(dtype)} (supported: ${DTYPE_LIST})`);
-    const shape = info["shape"];
+    const shape = info.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
       fail(`${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
     }
-    const offsets = info["data_offsets"];
+    const offsets = info.data_offsets;
     if (
       !Array.isArray(offsets) ||
       offsets.length !== 2 ||
@@ -461,7 +461,7 @@ export function expectTensor(
 ): TensorData {
   const where = `${source}: tensor ${JSON.stringify(name)}`;
   const want = `${dtype} ${shapeStr(shape)}`;
-  if (!Object.prototype.hasOwnProperty.call(file.tensors, name)) {
+  if (!Object.hasOwn(file.tensors, name)) {
     const names = Object.keys(file.tensors);
     const listed = names.slice(0, 10).map((s) => JSON.stringify(s)).join(", ");
     const more = names.length > 10 ? `, ... (${names.length} in all)` : "";

@@ -2,7 +2,7 @@
  * Column MLP: the computation inside a column.
  *   fc1 (D -> mlp_dim, bias) -> GELU (exact, erf) -> fc2 (mlp_dim -> D, no bias)
  */
-import { nn, numpy as np } from "../engine/jax.ts";
+import { nn, type numpy as np } from "../engine/jax.ts";
 import { splitKey } from "../engine/prng.ts";
 import { columnLinear, initColumnLinear } from "./column-linear.ts";
 import type { ColumnMlpParams } from "./params.ts";

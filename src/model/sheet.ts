@@ -83,7 +83,12 @@ export function sheetStep(p: SheetParams, x: np.Array, config: SheetConfig, conn
   checkConnectivityArg(config, connectivity, "sheetStep");
   const h = columnLayerNorm(p.norm1, x.ref, config.norm_eps);
   const { out, attn } = columnAttention(p.attn, h, config.attn_scale, config.heads, connectivity);
-  let y = config.skip_attn ? x.add(out) : (x.dispose(), out);
+  let y: np.Array;
+  if (config.skip_attn) y = x.add(out);
+  else {
+    x.dispose();
+    y = out;
+  }
   y = y.ref.add(columnMlp(p.mlp, columnLayerNorm(p.norm2, y, config.norm_eps)));
   return { x: y, attn };
 }

@@ -79,7 +79,9 @@ export function drawNeighbourhoods(distances: ArrayLike<number>, n: number, area
 /** One-hot selection [N, M, K] (flattened) of neighbourhood members [M * K]. */
 export function selectionMatrix(members: Int32Array, n: number): Float32Array {
   const out = new Float32Array(n * members.length);
-  members.forEach((column, t) => (out[column * members.length + t] = 1));
+  members.forEach((column, t) => {
+    out[column * members.length + t] = 1;
+  });
   return out;
 }
 

@@ -100,7 +100,9 @@ export function compileJax(session: SessionBase): CompiledModel {
     },
     async encode(params, images, options: EncodeOptions = {}) {
       const [states, attn] = encoder(options.columns ?? "output")(tree.ref(params), images, ...idxArgs());
-      const attention = options.attention ? ((await attn.data()) as Float32Array) : (attn.dispose(), null);
+      let attention: Float32Array | null = null;
+      if (options.attention) attention = (await attn.data()) as Float32Array;
+      else attn.dispose();
       return { states: (await states.data()) as Float32Array, attention };
     },
     async predictPatches(params, images, mask) {

@@ -88,12 +88,19 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
       const { x0, drive, patches } = visionFront(fp, images, isMim ? mask : null, sheet, vision, layout);
       patches.dispose();
       const dot = x0.mul(dx0).sum();
-      return every ? dot.add(drive.mul(ddrive[0]).sum()) : (drive.dispose(), dot);
+      if (every) return dot.add(drive.mul(ddrive[0]).sum());
+      drive.dispose();
+      return dot;
     }),
   );
   // the readout's task loss from the output-area states [B, P_out, D]
   const readoutLoss = (r: Readout, out: np.Array, images: np.Array, mask: np.Array, labels: np.Array): [np.Array, np.Array] => {
-    const patches = isMim ? patchify(images, vision.patch_size) : (images.dispose(), np.zeros([]));
+    let patches: np.Array;
+    if (isMim) patches = patchify(images, vision.patch_size);
+    else {
+      images.dispose();
+      patches = np.zeros([]);
+    }
     const { task, correct } = taskLoss(r, out, patches, mask, labels, vision);
     return [task, correct];
   };
@@ -185,7 +192,9 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
     const b = images.shape[0];
     const [x0, drive] = front(tree.ref(frontOf(params)), train ? images.ref : images, train ? mask.ref : mask);
     const x0Host = (await x0.data()) as Float32Array;
-    const driveHost = every ? ((await drive.data()) as Float32Array) : (drive.dispose(), null);
+    let driveHost: Float32Array | null = null;
+    if (every) driveHost = (await drive.data()) as Float32Array;
+    else drive.dispose();
     if (weights === undefined) weights = positionWeights ? ((await positionWeights(params.positions!.ref).data()) as Float32Array) : session.wiringWeights;
     const result = kernelFor(b).forward({
       params: sheetHost,
@@ -257,7 +266,7 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
     } else {
       const [v, g] = commGrad!(attnMean, fixedWeights!.ref);
       value = (await v.data())[0];
-      dA = g.mul(c.wiring);
+      dA = scaleTree([g], c.wiring)[0]; // c.wiring follows its schedule: an argument, not a baked constant
     }
     const weights = ((await dA.data()) as Float32Array).map((x) => x * n);
     // the kernels refuse non-finite weights: report a non-finite cost instead (the loss becomes
@@ -358,7 +367,10 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
       names.forEach((name, i) => {
         const keys = name.split(".");
         let node = root;
-        for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+        for (const key of keys.slice(0, -1)) {
+          node[key] ??= {};
+          node = node[key] as Record<string, unknown>;
+        }
         node[keys[keys.length - 1]] = np.array(host[i].slice()).reshape(shapes[i]);
       });
       return root as unknown as SheetParams;
@@ -379,7 +391,13 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
         const { metrics, sheetGrads, other } = await gradients(rest, hostP, () => current().params.sheet, batch, step);
         const grads = mapParamLeaves(rest, (path) => other.get(path)!, "native accumulate") as unknown as Outside;
         if (sheetAcc === null) sheetAcc = sheetGrads;
-        else sheetAcc.forEach((acc, i) => sheetGrads[i].forEach((g, t) => (acc[t] += g)));
+        else {
+          sheetAcc.forEach((acc, i) => {
+            sheetGrads[i].forEach((g, t) => {
+              acc[t] += g;
+            });
+          });
+        }
         restAcc = restAcc === null ? grads : addTrees(restAcc, grads);
         micro++;
         return metrics;

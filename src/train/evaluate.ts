@@ -5,7 +5,7 @@
  * feature extraction for probes.
  */
 import type { BatchStats, ImageDataset } from "../data/index.ts";
-import { numpy as np, tree } from "../engine/jax.ts";
+import { numpy as np, } from "../engine/jax.ts";
 import type { VisionParams } from "../model/vision.ts";
 import { composeReconstruction, maskImage, writeReconstructionPng } from "../viz/reconstructions.ts";
 import { heldOutBatches, maskSeed, type Session, toDevice } from "./session.ts";

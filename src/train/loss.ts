@@ -109,8 +109,18 @@ export type LossParts = {
 /** Consumes everything. Returns [total, parts] (the shape valueAndGrad's hasAux expects). */
 export function objective(params: VisionParams, batch: DeviceBatch, inputs: StepInputs, spec: ObjectiveSpec): [np.Array, LossParts] {
   const { decoder, head, positions, ...encoder } = params;
-  const consistency = spec.consistency ? featureConsistency(untiedWeights(encoder.sheet, spec.sheet).map((w) => w.ref), inputs.neighbours) : (inputs.neighbours.dispose(), np.zeros([]));
-  const blurred = spec.topoBlur ? topoBlur(untiedWeights(encoder.sheet, spec.sheet).map((w) => w.ref), inputs.blur!) : (inputs.blur?.dispose(), np.zeros([]));
+  let consistency: np.Array;
+  if (spec.consistency) consistency = featureConsistency(untiedWeights(encoder.sheet, spec.sheet).map((w) => w.ref), inputs.neighbours);
+  else {
+    inputs.neighbours.dispose();
+    consistency = np.zeros([]);
+  }
+  let blurred: np.Array;
+  if (spec.topoBlur) blurred = topoBlur(untiedWeights(encoder.sheet, spec.sheet).map((w) => w.ref), inputs.blur!);
+  else {
+    inputs.blur?.dispose();
+    blurred = np.zeros([]);
+  }
   const isMim = spec.vision.task === "mim";
   // the spatial loss reads every column's final state: encode to the whole sheet, then cut out the output area
   const n = spec.sheet.num_columns;

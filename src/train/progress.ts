@@ -136,9 +136,9 @@ export class Progress {
     if (this.tty) {
       this.stream.write(`\r${this.fit(this.line(`took ${formatDuration(elapsed)}`))}\x1b[K\n`);
     } else {
-      this.stream.write(this.line(`took ${formatDuration(elapsed)}`) + "\n");
+      this.stream.write(`${this.line(`took ${formatDuration(elapsed)}`)}\n`);
     }
-    if (message !== undefined) this.stream.write(message + "\n");
+    if (message !== undefined) this.stream.write(`${message}\n`);
   }
 
   /** Seconds left, from the average step time over the recent window (NaN when unknown). */
@@ -156,7 +156,7 @@ export class Progress {
     const filled = Math.round(frac * BAR_WIDTH);
     const bar = "█".repeat(filled) + "░".repeat(BAR_WIDTH - filled);
     const pct = `${Math.floor(frac * 100)}%`.padStart(4);
-    const parts = [`${this.label ? this.label + " " : ""}${step}/${this.total} [${bar}] ${pct}`];
+    const parts = [`${this.label ? `${this.label} ` : ""}${step}/${this.total} [${bar}] ${pct}`];
     for (const [k, v] of Object.entries(this.lastFields)) parts.push(`${k} ${formatValue(v)}`);
     parts.push(tail);
     return parts.join(" | ");
@@ -170,6 +170,6 @@ export class Progress {
 
   private emit(text: string): void {
     if (this.tty) this.stream.write(`\r${this.fit(text)}\x1b[K`);
-    else this.stream.write(text + "\n");
+    else this.stream.write(`${text}\n`);
   }
 }

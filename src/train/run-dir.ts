@@ -84,7 +84,7 @@ function canonicalJson(value: unknown): string {
 export async function writeJsonAtomic(filePath: string, value: unknown): Promise<void> {
   const text = JSON.stringify(value, null, 2);
   if (text === undefined) throw new TypeError(`writeJsonAtomic: value for ${filePath} is not JSON-serialisable`);
-  await writeFileAtomic(filePath, text + "\n");
+  await writeFileAtomic(filePath, `${text}\n`);
 }
 
 /**
@@ -276,7 +276,7 @@ export function lockRunDir(root: string): () => void {
     let fd: number | null = null;
     try {
       fd = openSync(lockPath, "wx", 0o644);
-      writeSync(fd, JSON.stringify(info) + "\n");
+      writeSync(fd, `${JSON.stringify(info)}\n`);
       fsyncSync(fd);
       break;
     } catch (e) {
@@ -380,7 +380,7 @@ function enqueue<T>(key: string, job: () => Promise<T>): Promise<T> {
  * @param record A flat or nested JSON-serialisable object.
  */
 export function appendLog(dir: RunDir, record: Record<string, unknown>): Promise<void> {
-  const line = JSON.stringify(record) + "\n";
+  const line = `${JSON.stringify(record)}\n`;
   return enqueue(dir.logPath, async () => {
     await ensureDir(path.dirname(dir.logPath));
     const handle = await open(dir.logPath, "a+");
@@ -473,7 +473,7 @@ export function truncateLogAfter(dir: RunDir, step: number): Promise<void> {
     if (!existsSync(dir.logPath)) return;
     const records = parseLog(await readFile(dir.logPath, "utf8"), dir.logPath);
     const kept = records.filter((r) => typeof r.step === "number" && r.step <= step);
-    await writeFileAtomic(dir.logPath, kept.map((r) => JSON.stringify(r) + "\n").join(""));
+    await writeFileAtomic(dir.logPath, kept.map((r) => `${JSON.stringify(r)}\n`).join(""));
   });
 }
 

@@ -432,9 +432,9 @@ function linearAxis(lo: number, hi: number, opts: { nice: boolean; pad: number; 
 
 function logAxis(lo: number, hi: number): Axis {
   if (!(lo > 0) || !(hi > 0)) [lo, hi] = [1, 10];
-  let a = Math.floor(Math.log10(lo) + 1e-9);
+  const a = Math.floor(Math.log10(lo) + 1e-9);
   let b = Math.ceil(Math.log10(hi) - 1e-9);
-  if (a === b) [a, b] = [a, a + 1];
+  if (a === b) b = a + 1;
   const ticks: number[] = [];
   const decades = b - a;
   const stride = Math.max(1, Math.ceil(decades / 8));

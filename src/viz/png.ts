@@ -112,7 +112,9 @@ export function imageGrid(
   if (!Number.isSafeInteger(cols) || cols <= 0) throw new RangeError(`imageGrid: cols must be a positive integer, got ${cols}`);
   if (!Number.isSafeInteger(pad) || pad < 0) throw new RangeError(`imageGrid: pad must be a non-negative integer, got ${pad}`);
   if (!Number.isSafeInteger(scale) || scale < 1) throw new RangeError(`imageGrid: scale must be a positive integer, got ${scale}`);
-  images.forEach((img, k) => checkImage(img, width, height, channels, `imageGrid: image ${k}`));
+  images.forEach((img, k) => {
+    checkImage(img, width, height, channels, `imageGrid: image ${k}`);
+  });
 
   const rows = Math.ceil(images.length / cols);
   const cellW = width * scale;

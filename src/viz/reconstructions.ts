@@ -156,7 +156,7 @@ export function composeReconstruction(
     for (let q = 0; q < d; q++) {
       let v = predictedPatches[p0 + q];
       if (denormalise) v = v * std + mean;
-      out[at(q)] = v > 0 ? (v < 1 ? v : 1) : 0; // clamp; NaN -> 0
+      out[at(q)] = v > 0 ? (Math.min(v , 1)) : 0; // clamp; NaN -> 0
     }
   });
   return out;

@@ -440,7 +440,9 @@ export interface SheetMapsOptions {
  * @throws RangeError when a map's values do not have one value per column.
  */
 export function sheetMaps(o: SheetMapsOptions): string {
-  o.maps.forEach((m, k) => checkValues(o.layout, m.values, `sheetMaps (map ${k})`));
+  o.maps.forEach((m, k) => {
+    checkValues(o.layout, m.values, `sheetMaps (map ${k})`);
+  });
   const size = o.size ?? 180;
   const count = o.maps.length;
   const ncols = Math.max(1, Math.min(count || 1, o.columns ?? Math.min(5, Math.ceil(Math.sqrt(count || 1)))));

@@ -155,7 +155,7 @@ export function planProgressive(value: unknown, source = "progressive file"): Pr
   let n = geometry.numColumns;
   let k = connectivityK(sheet);
   const phases: PlannedPhase[] = [];
-  file.phases.forEach((phase, index) => {
+  for (const [index, phase] of file.phases.entries()) {
     const where = `phases[${index}]`;
     if (phase.train) {
       if (index > 0) {
@@ -197,7 +197,7 @@ export function planProgressive(value: unknown, source = "progressive file"): Pr
       sheet = { ...sheet, geometry: spec, num_columns: n };
       phases.push({ index, dir: `${index}-grow`, kind: "grow", grow, geometry: spec, num_columns: n, k, steps: 0 });
     }
-  });
+  }
   return { name: file.name, preset: file.preset ?? null, file, config, phases };
 }
 

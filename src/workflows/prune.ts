@@ -417,7 +417,7 @@ export function pruneCsv(r: PruneResult): string {
       ].join(","),
     );
   }
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 /** A Markdown table of the curve. */

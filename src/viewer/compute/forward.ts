@@ -41,7 +41,10 @@ const cores = new WeakMap<ViewerModel, Map<boolean, Core>>();
 
 function core(model: ViewerModel, withMask: boolean): Core {
   let byMask = cores.get(model);
-  if (!byMask) cores.set(model, (byMask = new Map()));
+  if (!byMask) {
+    byMask = new Map();
+    cores.set(model, byMask);
+  }
   let f = byMask.get(withMask);
   if (f) return f;
   const { sheet, vision, layout } = model;

@@ -7,9 +7,8 @@ import { decodeSafetensors } from "../../io/safetensors.ts";
 import { visionCheckpointFromFile } from "../../checkpoint/vision-checkpoint.ts";
 import type { Geometry } from "../../geometry/index.ts";
 import type { SheetConfig } from "../../model/config.ts";
-import type { SheetParams } from "../../model/params.ts";
 import type { SheetConnectivity } from "../../model/sheet-connectivity.ts";
-import { type VisionConfig, type VisionLayout, type VisionParams, visionLayout } from "../../model/vision.ts";
+import type { VisionConfig, VisionLayout, VisionParams } from "../../model/vision.ts";
 
 /** A checkpoint ready to run in the viewer. */
 export interface ViewerModel {

@@ -41,7 +41,10 @@ export function populationStats(energies: Float32Array[], labels: (number | null
       for (const c of seen) {
         const m = sums[c * size + i] / counts[c];
         mean += m / seen.length;
-        if (m > max) (max = m), (best = c);
+        if (m > max) {
+          max = m;
+          best = c;
+        }
       }
       preferred[i] = best;
       selectivity[i] = max + mean > 0 ? (max - mean) / (max + mean) : 0;

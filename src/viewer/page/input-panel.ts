@@ -49,13 +49,17 @@ export class InputPanel {
   /** Use held-out image i. */
   pick(i: number): void {
     if (!this.samples || i < 0 || i >= this.samples.images.length) return;
-    this.thumbs.forEach((t, k) => t.classList.toggle("on", k === i));
+    this.thumbs.forEach((t, k) => {
+      t.classList.toggle("on", k === i);
+    });
     this.onInput(Float32Array.from(this.samples.images[i]), i);
   }
 
   /** Use the drawing. */
   useDrawing(): void {
-    this.thumbs.forEach((t) => t.classList.remove("on"));
+    this.thumbs.forEach((t) => {
+      t.classList.remove("on");
+    });
     this.onInput(this.drawingPixels(), "draw");
   }
 

@@ -77,7 +77,9 @@ export async function runView(app: HTMLElement, m: RunManifest, base: string, de
   const depth = sheet.depth;
   const conn = model.connectivity ? model.connectivity.indices : null;
   const areaOf = new Int32Array(n);
-  geometry.areas.forEach((a, k) => areaOf.fill(k, a.start, a.end));
+  geometry.areas.forEach((a, k) => {
+    areaOf.fill(k, a.start, a.end);
+  });
   const areaName = (i: number): string => geometry.areas[areaOf[i]].name;
   const role = (i: number): string => {
     const a = geometry.areas[areaOf[i]];
@@ -139,7 +141,14 @@ export async function runView(app: HTMLElement, m: RunManifest, base: string, de
     const values = quantityValues(state.q, forward, n, state.step, state.col, conn, areaOf, population);
     let lo = Infinity;
     let hi = -Infinity;
-    if (values) for (const v of values) if (!Number.isNaN(v)) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
+    if (values) {
+      for (const v of values) {
+        if (!Number.isNaN(v)) {
+          lo = Math.min(lo, v);
+          hi = Math.max(hi, v);
+        }
+      }
+    }
     if (state.q === "incoming" || state.q === "outgoing") lo = 0;
     const why = info.needsColumn ? "click a column" : samples ? `computing over ${samples.images.length} held-out images…` : "needs held-out images";
     const label = values && info.needsPopulation && population ? `${info.label} (${population.images} images)` : info.label;

@@ -365,7 +365,7 @@ export function markdownTable(rows: readonly CompareRow[]): string {
     `| ${columns.map((c) => (c.right ? "---:" : "---")).join(" | ")} |`,
     ...rows.map((r) => `| ${columns.map((c) => mdCell(c.cell(r))).join(" | ")} |`),
   ];
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 /** A CSV field (RFC 4180): quoted when it holds a comma, quote or line break. */
@@ -410,7 +410,7 @@ export function csvTable(rows: readonly CompareRow[]): string {
     ];
     lines.push(fields.map(csvField).join(","));
   }
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 /** One figure of the comparison. */
@@ -503,7 +503,10 @@ export function seedGroups(rows: readonly CompareRow[], metric: TaskMetric | nul
   for (const r of rows) {
     if (!r.finished) continue;
     const key = groupKey(r.overrides);
-    if (!byKey.has(key)) (byKey.set(key, []), order.push(key));
+    if (!byKey.has(key)) {
+      byKey.set(key, []);
+      order.push(key);
+    }
     byKey.get(key)!.push(r);
   }
   if (![...byKey.values()].some((g) => g.length > 1 && g.every((r) => "seed" in r.overrides))) return [];
@@ -550,7 +553,7 @@ export function seedTable(groups: readonly SeedGroup[], metric: TaskMetric): str
     "| --- | ---: | ---: | ---: | --- | ---: |",
     ...groups.map((g) => `| ${mdCell(g.name)} | ${g.metric.n} | ${sd(g.metric, f)} | ${ci(g.metric)} | ${vs(g)} | ${sd(g.wiring_cost, (v) => v.toFixed(3))} |`),
   ];
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 /** The metric of each seed group vs its mean wiring cost, with 95 % CI error bars. */
@@ -645,7 +648,7 @@ export async function writeComparison(listing: SweepListing, outDir: string = li
   files.push(csvPath);
   if (groups.length) {
     const seedsPath = path.join(out, "compare-seeds.json");
-    await writeFileAtomic(seedsPath, JSON.stringify(groups, null, 2) + "\n");
+    await writeFileAtomic(seedsPath, `${JSON.stringify(groups, null, 2)}\n`);
     files.push(seedsPath);
   }
   for (const spec of specs) {

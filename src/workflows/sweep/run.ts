@@ -23,10 +23,10 @@ import { meanAttentionDistance, wiringCosts } from "../../analysis/connectivity.
 import { countParameters } from "../../engine/param-tree.ts";
 import { type ImageDataset, openDataset } from "../../data/index.ts";
 import { initEngine } from "../../engine/engine.ts";
-import { jit, numpy as np, tree } from "../../engine/jax.ts";
+import { numpy as np, tree } from "../../engine/jax.ts";
 import { positionDistances, positionSpace } from "../../geometry/learned.ts";
 import { flopsPerImage } from "../../model/cost.ts";
-import { type VisionParams, visionEncode } from "../../model/vision.ts";
+import type { VisionParams } from "../../model/vision.ts";
 import { scatterAttention } from "../../model/sheet-connectivity.ts";
 import { parseTrainConfig, type TrainConfig } from "../../train/config.ts";
 import { describeEval, extractFeatures } from "../../train/evaluate.ts";

@@ -110,7 +110,7 @@ export function slurmScript(opts: SlurmScriptOptions): string {
     `export COLUMNFORMER_THREADS=\${SLURM_CPUS_PER_TASK:-${opts.cpusPerTask}}`,
     `exec ${opts.command.map(shellQuote).join(" ")} --task "$SLURM_ARRAY_TASK_ID"`,
   ];
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 /**

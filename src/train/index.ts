@@ -1,0 +1,8 @@
+/** `columnformer/train`: training config and presets, the session and compiled step, the loop, evaluation. */
+export { objective, type DeviceBatch, type LossParts, type ObjectiveSpec, type StepInputs } from "./loss.ts";
+export { applyOverrides, mergeConfig, parseTrainConfig, trainConfigSchema, type TrainConfig, type TrainConfigInput } from "./config.ts";
+export { PRESETS, type PresetName } from "./presets.ts";
+export { createSession, type Session } from "./session.ts";
+export { INIT_CHECKPOINT, resume, train, type TrainOptions, type TrainSummary } from "./trainer.ts";
+export { evaluate, extractFeatures, type EvalResult } from "./evaluate.ts";
+export { loadTrainedModel, type TrainedModel } from "./trained-model.ts";
