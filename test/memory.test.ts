@@ -65,8 +65,9 @@ async function rssGrowthMiB(iterations: number, leak: boolean, windows = 3): Pro
 
 test("memory stays flat over 200 forward+backward calls (smallest growth of 3 windows)", async () => {
   const growth = await rssGrowthMiB(200, false);
-  // the positive control below leaks 100 MiB in every window of the same calls
-  assert.ok(growth < 25, `RSS grew ${growth.toFixed(1)} MiB over 200 calls in every window`);
+  // the positive control below leaks 100 MiB in every window of the same calls; 25-30 MiB of
+  // noise in every window was seen on a loaded 2-core machine, so the line sits halfway
+  assert.ok(growth < 50, `RSS grew ${growth.toFixed(1)} MiB over 200 calls in every window`);
 });
 
 test("the memory check detects a leak (positive control: two 256 KiB gradients kept per call)", async () => {
