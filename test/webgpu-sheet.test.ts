@@ -75,10 +75,13 @@ async function runSheet(sheet: WebGPUSheet, pr: Problem): Promise<Run> {
   return { x: f.x, attn, attnMean: f.attnMean, wiring: f.wiring, l1: f.l1, hoyer: f.hoyer, grads, dx0, ddrive };
 }
 
-async function compareCase(c: Case, seed = 5): Promise<void> {
+/** `chunk`: batch elements per attention chunk (default: the whole batch fits). */
+async function compareCase(c: Case, seed = 5, chunk?: number): Promise<void> {
   const pr = await makeProblem(c, seed);
   const ref = await reference(pr);
-  const sheet = engine().createSheet(pr.ncfg);
+  const n = pr.config.num_columns;
+  const mapBytes = chunk === undefined ? undefined : chunk * pr.config.heads * n * (pr.conn ? pr.conn.k : n) * 4;
+  const sheet = engine().createSheet(pr.ncfg, { mapBytes });
   try {
     const got = await runSheet(sheet, pr);
     const { b } = pr;
@@ -141,6 +144,10 @@ describe("webgpu sheet against the jax-js model (float64 reference)", { skip }, 
     t.diagnostic(engine().info().device);
   });
   for (const c of CASES) test(c.what, async () => compareCase(c));
+  // the batch in chunks of attention maps (large sheets): 3 = 1 + 1 + 1 and 3 = 2 + 1
+  for (const [i, chunk] of [[0, 1], [1, 2], [8, 2], [11, 1]] as const) {
+    test(`${CASES[i].what} (attention in chunks of ${chunk} batch element${chunk === 1 ? "" : "s"})`, async () => compareCase(CASES[i], 6, chunk));
+  }
 
   test("largest errors seen (max |a - b| / max |b|)", (t) => {
     for (const [k, v] of Object.entries(seen)) t.diagnostic(`${k}: ${v.toExponential(2)}`);

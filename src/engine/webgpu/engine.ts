@@ -9,7 +9,7 @@ import type { SheetEngine } from "../sheet-engine.ts";
 import { acquireWebGPU, type WebGPUContext, webgpuAcquired } from "./device.ts";
 import { hostAdamW, hostSumSquares } from "./host-optim.ts";
 import { PipelineCache } from "./program.ts";
-import { WebGPUSheet } from "./sheet.ts";
+import { WebGPUSheet, type WebGPUSheetOptions } from "./sheet.ts";
 
 export class WebGPUEngine implements SheetEngine {
   private readonly cache: PipelineCache;
@@ -17,8 +17,8 @@ export class WebGPUEngine implements SheetEngine {
     this.cache = new PipelineCache(context.device);
   }
 
-  createSheet(config: NativeSheetConfig): WebGPUSheet {
-    return new WebGPUSheet(this.context, this.cache, config);
+  createSheet(config: NativeSheetConfig, options?: WebGPUSheetOptions): WebGPUSheet {
+    return new WebGPUSheet(this.context, this.cache, config, options);
   }
 
   adamw(args: NativeAdamWArgs): void {

@@ -53,6 +53,15 @@ interface Slice {
   count: number;
 }
 
+/** Options of a WebGPU sheet beyond the shared config. */
+export interface WebGPUSheetOptions {
+  /**
+   * Most bytes of attention maps [chunk, H, N, W] held at once (default 256 MiB, and never more
+   * than the device binds): the batch is processed in chunks of as many elements as fit.
+   */
+  mapBytes?: number;
+}
+
 export class WebGPUSheet implements SheetKernel {
   private readonly device: GPUDevice;
   private readonly L: SheetLayout;
@@ -114,6 +123,7 @@ export class WebGPUSheet implements SheetKernel {
     private readonly ctx: WebGPUContext,
     private readonly cache: PipelineCache,
     readonly config: NativeSheetConfig,
+    options: WebGPUSheetOptions = {},
   ) {
     validateSheetConfig(config);
     this.device = ctx.device;
@@ -123,7 +133,7 @@ export class WebGPUSheet implements SheetKernel {
     this.R = B * N;
     const maxBinding = Math.min(Number(ctx.limits.maxStorageBufferBindingSize), Number(ctx.limits.maxBufferSize));
     const mapElems = H * N * W;
-    this.chunk = Math.max(1, Math.min(B, Math.floor(Math.min(maxBinding, 256 * 2 ** 20) / 4 / mapElems)));
+    this.chunk = Math.max(1, Math.min(B, Math.floor(Math.min(maxBinding, options.mapBytes ?? 256 * 2 ** 20) / 4 / mapElems)));
     if (mapElems * 4 > maxBinding) throw new Error(`createSheet: one attention map [${H}, ${N}, ${W}] needs ${mapElems * 4} bytes, more than the WebGPU device binds (${maxBinding})`);
     const f = (count: number, label: string): GPUBuffer => this.buffer(count * 4, label, maxBinding);
     for (const leaf of L.leaves) {
