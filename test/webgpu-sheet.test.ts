@@ -18,7 +18,7 @@ import { before, describe, test } from "node:test";
 import { initEngine } from "../src/engine/engine.ts";
 import { type NativeSheetConfig, sheetLeaves } from "../src/engine/native-sheet.ts";
 import { loadWebGPUEngine, type WebGPUEngine } from "../src/engine/webgpu/engine.ts";
-import type { WebGPUSheet } from "../src/engine/webgpu/sheet.ts";
+import { checkLimits, type WebGPUSheet } from "../src/engine/webgpu/sheet.ts";
 import { type Case, makeProblem, type Problem, reference, relErr, strided } from "./sheet-reference.ts";
 
 const required = process.env.COLUMNFORMER_WEBGPU_REQUIRED === "1";
@@ -152,6 +152,14 @@ describe("webgpu sheet against the jax-js model (float64 reference)", { skip }, 
   test("largest errors seen (max |a - b| / max |b|)", (t) => {
     for (const [k, v] of Object.entries(seen)) t.diagnostic(`${k}: ${v.toExponential(2)}`);
   });
+});
+
+test("a device below the kernels' limits is refused with the limit named (no adapter needed)", () => {
+  const roomy = { maxStorageBuffersPerShaderStage: 8, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256 } as unknown as GPUSupportedLimits;
+  checkLimits(roomy);
+  // WebGPU compatibility mode's defaults: 4 storage buffers, 128 invocations
+  assert.throws(() => checkLimits({ ...roomy, maxStorageBuffersPerShaderStage: 4 }), /maxStorageBuffersPerShaderStage is 4; the sheet's kernels need 6/);
+  assert.throws(() => checkLimits({ ...roomy, maxComputeInvocationsPerWorkgroup: 128 }), /maxComputeInvocationsPerWorkgroup is 128; the sheet's kernels need 256/);
 });
 
 describe("webgpu sheet: repeated calls, the tape, bad arguments", { skip }, () => {

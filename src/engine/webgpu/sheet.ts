@@ -43,6 +43,24 @@ export function validateSheetConfig(c: NativeSheetConfig): void {
   if (c.sources > c.columns) throw new Error(`createSheet: config.sources (${c.sources}) must be at most config.columns (${c.columns})`);
 }
 
+/** Every kernel the sheet records (for the device-limit check). */
+const KERNELS = [GEMM, HEAD_MEAN, SPARSE_AV, SPARSE_DA, SPARSE_DQ, SPARSE_GATHER_BACK, SPARSE_SCORES, ADD_SIGN, AXPY, GELU, ROWSUM, LN_BACKWARD, LN_FORWARD, ROW_ACTIVITY, SOFTMAX, SOFTMAX_BACKWARD];
+
+/** Throw naming the first device limit the kernels exceed (compatibility-mode devices can be small). */
+export function checkLimits(limits: GPUSupportedLimits): void {
+  const buffers = Math.max(...KERNELS.map((k) => k.buffers.length));
+  const threads = Math.max(...KERNELS.map((k) => k.workgroupSize));
+  const need: [keyof GPUSupportedLimits, number][] = [
+    ["maxStorageBuffersPerShaderStage", buffers],
+    ["maxComputeInvocationsPerWorkgroup", threads],
+    ["maxComputeWorkgroupSizeX", threads],
+  ];
+  for (const [key, value] of need) {
+    const have = Number(limits[key]);
+    if (have < value) throw new Error(`createSheet: the WebGPU device's ${key} is ${have}; the sheet's kernels need ${value}`);
+  }
+}
+
 const STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST (GPUBufferUsage, without needing the globals at import)
 const MAP_READ_DST = 0x01 | 0x08; // MAP_READ | COPY_DST
 
@@ -126,6 +144,7 @@ export class WebGPUSheet implements SheetKernel {
     options: WebGPUSheetOptions = {},
   ) {
     validateSheetConfig(config);
+    checkLimits(ctx.limits);
     this.device = ctx.device;
     const L = (this.L = new SheetLayout(config));
     const B = (this.Bmax = config.batch);
