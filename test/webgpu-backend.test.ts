@@ -25,6 +25,10 @@ import { Rng } from "../src/data/index.ts";
 import type { ImageBatch } from "../src/data/index.ts";
 import { numpy as np, tree } from "../src/engine/jax.ts";
 import { namedLeaves } from "../src/engine/param-tree.ts";
+import { connectivityK, resolveSheetConfig } from "../src/model/config.ts";
+import { initSheet, sheetApply } from "../src/model/sheet.ts";
+import { connectivityArray, resolveConnectivity } from "../src/model/sheet-connectivity.ts";
+import { nativeSheetApply } from "../src/model/sheet-native.ts";
 import { initVision, type VisionParams } from "../src/model/vision.ts";
 import { adamwConfig, adamwInit, defaultNoDecay } from "../src/optim/adamw.ts";
 import { parseTrainConfig, type TrainConfig } from "../src/train/config.ts";
@@ -143,6 +147,25 @@ describe("choosing the webgpu backend", () => {
     assert.ok(r.engine && "engine" in gpu && r.engine === gpu.engine);
     assert.equal(r.addon, null);
   });
+});
+
+describe("the sheet alone on the webgpu engine (the forward command's path)", { skip: "error" in gpu && !required ? `no WebGPU adapter: ${"error" in gpu ? gpu.error : ""}` : false }, () => {
+  for (const [what, connectivity] of [["dense", { kind: "dense" }], ["sparse local K 4", { kind: "local", k: 4 }]] as const) {
+    test(`nativeSheetApply on the WebGPU engine equals sheetApply on jax-js (${what}, 1e-5)`, async () => {
+      await initEngine();
+      const { config, geometry } = resolveSheetConfig({ geometry: { kind: "grid", height: 3, width: 3 }, dim: 8, qk_dim: 4, mlp_dim: 6, depth: 2, heads: 2, connectivity });
+      const conn = connectivityK(config) === null ? null : resolveConnectivity(config, geometry);
+      const params = initSheet(config, geometry, 4, conn);
+      const x = Float32Array.from({ length: 2 * 9 * 8 }, (_, i) => Math.cos(i));
+      const ref = sheetApply(tree.ref(params), np.array(x).reshape([2, 9, 8]), config, conn ? connectivityArray(conn) : undefined);
+      const expected = { x: (await ref.x.data()) as Float32Array, attn: (await ref.attn.data()) as Float32Array };
+      if (!("engine" in gpu)) throw new Error(gpu.error);
+      const got = await nativeSheetApply(gpu.engine, params, x, 2, config, conn);
+      tree.dispose(params);
+      assert.ok(relErr(got.x, expected.x) <= 1e-5, `x: ${relErr(got.x, expected.x).toExponential(2)}`);
+      assert.ok(relErr(got.attn, expected.attn) <= 1e-5, `attn: ${relErr(got.attn, expected.attn).toExponential(2)}`);
+    });
+  }
 });
 
 describe("webgpu and native backends compute the same training step", { skip: skipTraining }, () => {

@@ -39,9 +39,9 @@ export function registerForward(program: Command): void {
       if (bad >= 0) throw new Error(`${opts.input}: tensor "x" has a non-finite value (${data[bad]}) at flat index ${bad}`);
       const batch = x.shape[0];
       await prepareBackend();
-      const { addon } = chooseBackend(); // webgpu: this command's sheet runs on jax-js
-      const out = addon
-        ? await nativeSheetApply(addon, params, data, batch, config, connectivity)
+      const { engine } = chooseBackend();
+      const out = engine
+        ? await nativeSheetApply(engine, params, data, batch, config, connectivity)
         : await readSheetApply(sheetApply(params, np.array(data).reshape(x.shape), config, connectivity ? connectivityArray(connectivity) : undefined));
       const n = config.num_columns;
       const width = connectivity ? connectivity.k : n;
