@@ -25,7 +25,7 @@ const program = new Command()
   .name("columnformer")
   .description("Build, train and study Columnformers: recurrent sheets of untied transformer columns in a geometric space.")
   .showHelpAfterError("(run with --help for usage)")
-  .option("--backend <name>", "engine for the column sheet: native (C++ kernels, the default when built) or jax (jax-js); also env COLUMNFORMER_BACKEND")
+  .option("--backend <name>", "engine for the column sheet: native (C++ kernels, the default when built), webgpu (WebGPU kernels; without an adapter one line says so and the default runs) or jax (jax-js); also env COLUMNFORMER_BACKEND")
   .exitOverride()
   // one place decides the backend (src/engine/backend.ts); sweep children inherit it through the environment
   .hook("preAction", () => {

@@ -4,7 +4,8 @@
  * sheetApply (src/model/sheet.ts) for host states.
  */
 import { numpy as np } from "../engine/jax.ts";
-import { type NativeAddon, type NativeSheetConfig, sheetLeaves } from "../engine/native-sheet.ts";
+import { type NativeSheetConfig, sheetLeaves } from "../engine/native-sheet.ts";
+import type { SheetEngine } from "../engine/sheet-engine.ts";
 import { connectivityK, type SheetConfig } from "./config.ts";
 import type { SheetParams } from "./params.ts";
 import type { SheetConnectivity } from "./sheet-connectivity.ts";
@@ -49,24 +50,25 @@ export async function hostSheetLeaves(p: SheetParams, names: readonly string[]):
 
 
 /**
- * Apply the sheet for `config.depth` steps on the native kernels. Borrows `params`.
+ * Apply the sheet for `config.depth` steps on a SheetEngine (the native kernels or the WebGPU
+ * ones). Borrows `params`.
  * x: [batch, N, D] (host) -> x: [batch, N, D] (final states), attn: [batch, depth, N, N]
  * ([batch, depth, N, K] for a sparse sheet), as sheetApply.
  */
 export async function nativeSheetApply(
-  addon: NativeAddon,
+  engine: SheetEngine,
   params: SheetParams,
   x: Float32Array,
   batch: number,
   config: SheetConfig,
   connectivity: SheetConnectivity | null,
 ): Promise<{ x: Float32Array; attn: Float32Array }> {
-  const kernel = addon.createSheet(nativeSheetConfig(config, { inject: "first" }, batch));
+  const kernel = engine.createSheet(nativeSheetConfig(config, { inject: "first" }, batch));
   try {
     const n = config.num_columns;
     const attn = new Float32Array(batch * config.depth * n * (connectivity?.k ?? n));
     const names = sheetLeaves(config);
-    const out = kernel.forward({ params: await hostSheetLeaves(params, names), x0: x, drive: null, connectivity: connectivity?.indices ?? null, wiringWeights: null, batch, train: false, attn });
+    const out = await kernel.forward({ params: await hostSheetLeaves(params, names), x0: x, drive: null, connectivity: connectivity?.indices ?? null, wiringWeights: null, batch, train: false, attn });
     return { x: out.x, attn };
   } finally {
     kernel.dispose();

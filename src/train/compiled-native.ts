@@ -1,9 +1,11 @@
 /**
- * The native backend of the compiled model: one training step chains three pieces, each with
- * its own backward,
+ * The native and webgpu backends of the compiled model: the sheet runs on a SheetEngine
+ * (src/engine/sheet-engine.ts: the native C++ addon or the WebGPU kernels, the same config,
+ * leaves and calls; every call is awaited), and one training step chains three pieces, each
+ * with its own backward,
  *
  *   images --front (jax-js)--> x0, drive [B, N, D]            vjp: jax-js grad of <x0, dx0> + <drive, ddrive>
- *          --sheet (native)--> final states [B, N, D]          backward: hand-written C++ (src/engine/native-sheet.ts),
+ *          --sheet (engine)--> final states [B, N, D]          backward: hand-written (native/ C++ or src/engine/webgpu/ WGSL),
  *                                                              with the wiring cost and activation L1 folded in
  *          --readout (jax-js)--> task loss                     jax-js valueAndGrad in (readout params, output states)
  *
@@ -19,7 +21,8 @@
  * objective's (src/train/loss.ts); tests compare the two backends.
  */
 import { grad, jit, numpy as np, tree, valueAndGrad } from "../engine/jax.ts";
-import { type NativeAddon, type NativeSheet, sheetLeaves } from "../engine/native-sheet.ts";
+import { sheetLeaves } from "../engine/native-sheet.ts";
+import type { SheetEngine, SheetKernel } from "../engine/sheet-engine.ts";
 import { positionDistances, repulsion } from "../geometry/learned.ts";
 import type { SheetParams } from "../model/params.ts";
 import { hostSheetLeaves, nativeSheetConfig, sheetLeaf } from "../model/sheet-native.ts";
@@ -44,7 +47,8 @@ type Outside = Omit<VisionParams, "sheet">;
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
-export function compileNative(session: SessionBase, addon: NativeAddon): CompiledModel {
+/** The compiled model on `engine` (the native addon for backend native, the WebGPU engine for webgpu). */
+export function compileNative(session: SessionBase, engine: SheetEngine, backend: "native" | "webgpu"): CompiledModel {
   const { sheet, vision, layout, spec, connectivity } = session;
   const n = sheet.num_columns;
   const d = sheet.dim;
@@ -57,11 +61,11 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
 
   // activation buffers for the config's batch; a larger batch (e.g. in evaluation) re-plans them
   let kernelBatch = session.config.batch_size;
-  let kernel: NativeSheet = addon.createSheet(nativeSheetConfig(sheet, vision, kernelBatch));
-  const kernelFor = (batch: number): NativeSheet => {
+  let kernel: SheetKernel = engine.createSheet(nativeSheetConfig(sheet, vision, kernelBatch));
+  const kernelFor = (batch: number): SheetKernel => {
     if (batch > kernelBatch) {
       kernel.dispose();
-      kernel = addon.createSheet(nativeSheetConfig(sheet, vision, batch));
+      kernel = engine.createSheet(nativeSheetConfig(sheet, vision, batch));
       kernelBatch = batch;
     }
     return kernel;
@@ -196,7 +200,7 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
     if (every) driveHost = (await drive.data()) as Float32Array;
     else drive.dispose();
     if (weights === undefined) weights = positionWeights ? ((await positionWeights(params.positions!.ref).data()) as Float32Array) : session.wiringWeights;
-    const result = kernelFor(b).forward({
+    const result = await kernelFor(b).forward({
       params: sheetHost,
       x0: x0Host,
       drive: driveHost,
@@ -304,7 +308,7 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
     const sheetGrads = sheetHost.map((leaf) => new Float32Array(leaf.length));
     const dx0 = new Float32Array(b * n * d);
     const ddrive = every ? new Float32Array(b * n * d) : null;
-    kernel.backward({ dx, wiringCoef: comm ? 1 : c.wiring, activationCoef: c.activation, grads: sheetGrads, dx0, ddrive });
+    await kernel.backward({ dx, wiringCoef: comm ? 1 : c.wiring, activationCoef: c.activation, grads: sheetGrads, dx0, ddrive });
     // the front end's vjp
     const frontGrads = frontVjp(tree.ref(frontOf(params)), batch.images, batch.mask, np.array(dx0).reshape([b, n, d]), ...(ddrive ? [np.array(ddrive).reshape([b, n, d])] : []));
     const other = new Map<string, np.Array>();
@@ -340,8 +344,8 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
   };
 
   /**
-   * The optimiser state of the native backend: the sheet's parameters and AdamW moments live on
-   * the host between steps (updated in place by the addon's AdamW), the few other leaves stay
+   * The optimiser state of the native and webgpu backends: the sheet's parameters and AdamW
+   * moments live on the host between steps (updated in place by the engine's AdamW), the few other leaves stay
    * jax-js arrays with jax-js AdamW; clipping uses the global norm over both. Takes ownership of
    * `params0` and `opt0`.
    */
@@ -410,12 +414,12 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
         let norm = NaN;
         if (spec.clipNorm !== null) {
           // the global norm of the averaged gradient, over the host leaves and the jax-js ones (as clipByGlobalNorm)
-          norm = Math.sqrt(addon.sumSquares(sheetAcc) * mean * mean + (await sumOfSquares(restAcc)) * mean * mean);
+          norm = Math.sqrt(engine.sumSquares(sheetAcc) * mean * mean + (await sumOfSquares(restAcc)) * mean * mean);
           scale = mean * Math.min(1, spec.clipNorm / (norm + 1e-6));
         }
         const t = restOpt.step + 1;
         const { beta1, beta2, eps } = spec.adamw;
-        addon.adamw({ params: hostP, grads: sheetAcc, m: hostM, v: hostV, lr, beta1, beta2, eps, weightDecay, step: t, gradScale: scale });
+        engine.adamw({ params: hostP, grads: sheetAcc, m: hostM, v: hostV, lr, beta1, beta2, eps, weightDecay, step: t, gradScale: scale });
         const updated = adamwUpdate(rest, scaleTree(restAcc, scale), restOpt, lr, spec.adamw, restDecay, restLr);
         rest = updated.params;
         restOpt = updated.state;
@@ -424,7 +428,7 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
         micro = 0;
         return norm;
       },
-      finite: async () => Number.isFinite(addon.sumSquares(hostP)) && (await allFinite(rest)),
+      finite: async () => Number.isFinite(engine.sumSquares(hostP)) && (await allFinite(rest)),
       current,
       dispose() {
         dropView();
@@ -434,7 +438,7 @@ export function compileNative(session: SessionBase, addon: NativeAddon): Compile
   };
 
   return {
-    backend: "native",
+    backend,
     async gradStep(params: VisionParams, batch: DeviceBatch, step: number) {
       const { metrics, sheetGrads, other } = await gradients(params, await hostSheetLeaves(params.sheet, names), () => params.sheet, batch, step);
       const bySheetLeaf = new Map<string, Float32Array>(names.map((name, i) => [name, sheetGrads[i]]));

@@ -141,9 +141,9 @@ export function createSession(config: TrainConfig, options: SessionOptions = {})
     spatial: spatialSchedule(step),
     topo: topoSchedule(step),
   });
-  const { backend, addon } = chooseBackend(options.backend);
+  const { backend, engine } = chooseBackend(options.backend);
   const base = { config, sheet, vision, geometry, layout, spec, connectivity, wiringWeights, neighbours, blur, neighbourhoods, coefficients, backend };
-  const compiled = addon ? compileNative(base, addon) : compileJax(base);
+  const compiled = engine && backend !== "jax" ? compileNative(base, engine, backend) : compileJax(base);
   return { ...base, compiled };
 }
 

@@ -4,7 +4,7 @@ import { parseDataSpec } from "../data/index.ts";
 import { tree } from "../engine/jax.ts";
 import { withLearnedPositions } from "../geometry/learned.ts";
 import { parseTrainConfig, type TrainConfig } from "./config.ts";
-import type { Backend } from "../engine/backend.ts";
+import { type Backend, prepareBackend } from "../engine/backend.ts";
 import { createSession, type Session } from "./session.ts";
 
 /** A trained model ready for evaluation or analysis. */
@@ -52,5 +52,6 @@ export async function loadTrainedModel(path: string, dataJson?: string, backend?
   // the model is what the checkpoint's tensors are: its own (validated) sheet config, whose
   // connectivity is the file's sheet.connectivity tensor; no path in train_config is ever read
   config.sheet = { ...checkpoint.sheet, connectivity: checkpoint.sheet.connectivity ?? { kind: "dense" } };
+  await prepareBackend(backend);
   return { checkpoint, config, session: createSession(config, { learned: geometry, indices: checkpoint.connectivity?.indices, backend }) };
 }

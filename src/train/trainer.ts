@@ -37,7 +37,7 @@ import {
   truncateLogAfter,
   writeJsonAtomic,
 } from "./run-dir.ts";
-import { type Backend, describeBackend } from "../engine/backend.ts";
+import { type Backend, describeBackend, prepareBackend } from "../engine/backend.ts";
 import { cosineSchedule } from "../optim/schedule.ts";
 import { createSession, disposeSession, maskSeed, type Session, toDevice } from "./session.ts";
 
@@ -204,6 +204,7 @@ export async function trainToCompletion(config: TrainConfig, root: string, optio
 
 async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: ResumeFrom | null, options: TrainOptions): Promise<TrainSummary> {
   await initEngine();
+  await prepareBackend(options.backend); // acquires the WebGPU device when webgpu is asked for
   // a sparse sheet resumes with the connectivity its checkpoint stores (it wins over rebuilding it,
   // and a connectivity file need not be read again)
   const initPath = path.join(dir.root, INIT_CHECKPOINT);

@@ -7,7 +7,7 @@ import { numpy as np } from "../../engine/jax.ts";
 import { sheetApply } from "../../model/sheet.ts";
 import { connectivityArray } from "../../model/sheet-connectivity.ts";
 import { nativeSheetApply } from "../../model/sheet-native.ts";
-import { chooseBackend } from "../../engine/backend.ts";
+import { chooseBackend, prepareBackend } from "../../engine/backend.ts";
 
 /** The jax-js result on the host. Consumes it. */
 async function readSheetApply(out: { x: np.Array; attn: np.Array }): Promise<{ x: Float32Array; attn: Float32Array }> {
@@ -38,9 +38,10 @@ export function registerForward(program: Command): void {
       const bad = data.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) throw new Error(`${opts.input}: tensor "x" has a non-finite value (${data[bad]}) at flat index ${bad}`);
       const batch = x.shape[0];
-      const { addon } = chooseBackend();
-      const out = addon
-        ? await nativeSheetApply(addon, params, data, batch, config, connectivity)
+      await prepareBackend();
+      const { engine } = chooseBackend();
+      const out = engine
+        ? await nativeSheetApply(engine, params, data, batch, config, connectivity)
         : await readSheetApply(sheetApply(params, np.array(data).reshape(x.shape), config, connectivity ? connectivityArray(connectivity) : undefined));
       const n = config.num_columns;
       const width = connectivity ? connectivity.k : n;
