@@ -153,6 +153,24 @@ test("charts: well-formed SVG that renders", async () => {
   assert.throws(() => histogram({ title: "", xLabel: "", yLabel: "", edges: [0, 1], values: [1, 2] }), RangeError);
 });
 
+test("lineChart: named x ticks and error bars that widen the y axis", async () => {
+  const svg = lineChart({
+    title: "smoothness",
+    xLabel: "lambda",
+    yLabel: "s",
+    xTicks: [{ value: 0, label: "0" }, { value: 1, label: "0.01" }, { value: 2, label: "1" }],
+    series: [{ name: "area0", x: [0, 1, 2], y: [4, 5, 6], yRange: [[3, 5], [Number.NaN, 6], [2, 10]] }],
+  });
+  assertWellFormed(svg);
+  await assertRenders(svg);
+  for (const label of [">0.01<", ">0<", ">1<"]) assert.ok(svg.includes(label), `tick ${label}`);
+  const bars = /<path class="error-bar" d="([^"]*)"/.exec(svg);
+  assert.ok(bars, "error bars drawn");
+  assert.equal((bars[1].match(/V/g) ?? []).length, 2, "one bar per point with a finite range");
+  assert.ok(svg.includes(">10<"), "the y axis reaches the top of the highest bar");
+  assert.throws(() => lineChart({ title: "", xLabel: "", yLabel: "", series: [{ name: "s", x: [1, 2], y: [1, 2], yRange: [[0, 1]] }] }), /2 y values but 1 error bars/);
+});
+
 test("matrixHeatmap: rects for small matrices, one embedded raster for large ones", async () => {
   const small = matrixHeatmap({ title: "10x10", values: Array.from({ length: 10 }, (_, i) => Array.from({ length: 10 }, (_, j) => i - j)), colormap: "diverging", colorbarLabel: "d" });
   assertWellFormed(small);

@@ -15,16 +15,14 @@ import {
   chooseMetric,
   csvField,
   csvTable,
-  describeOverrides,
   figureSpecs,
   formatSI,
   markdownTable,
   readSweepDir,
-  shortKeys,
-  varyingKeys,
   writeComparison,
   type SweepEntry,
 } from "../src/workflows/sweep/compare.ts";
+import { describeOverrides, shortKeys, varyingKeys } from "../src/workflows/sweep/overrides.ts";
 import type { RunSummary } from "../src/workflows/sweep/summary.ts";
 
 const execFileP = promisify(execFile);

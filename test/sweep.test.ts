@@ -317,6 +317,21 @@ describe("running sweeps", () => {
     assert.ok(Number.isFinite(s.mean_attention_distance) && s.mean_attention_distance > 0, String(s.mean_attention_distance));
   });
 
+  test("CLI: --only picks a run by name, or every seed of it", async () => {
+    const dir = await tmpDir("cf-sweep-only-");
+    const file = nodePath.join(dir, "sweep.json");
+    const out = nodePath.join(dir, "out");
+    writeFileSync(file, JSON.stringify(tinySweep({ name: "only", probe: false, seeds: [0, 1], runs: [{ name: "a" }, { name: "b" }] })));
+    const dry = async (...only: string[]) => {
+      const r = await exec(process.execPath, ["--import", "tsx", CLI, "sweep", file, "--out", out, "--dry-run", ...only.flatMap((n) => ["--only", n])]);
+      return r.stdout.split("\n").filter((l) => / new /.test(l)).map((l) => l.trim().split(/ +/).slice(0, 2).join(" "));
+    };
+    // runs expand as a_seed-0 (0), a_seed-1 (1), b_seed-0 (2), b_seed-1 (3)
+    assert.deepEqual(await dry("b"), ["2 b_seed-0", "3 b_seed-1"]);
+    assert.deepEqual(await dry("b_seed-1", "a_seed-0"), ["0 a_seed-0", "3 b_seed-1"]);
+    assert.deepEqual(await dry("a", "a_seed-1"), ["0 a_seed-0", "1 a_seed-1"]);
+  });
+
   test("CLI: --dry-run lists the runs; --slurm writes and submits the script; --jobs 2 reports a failed run and exits non-zero", async () => {
     const dir = await tmpDir("cf-sweep-cli-");
     const file = nodePath.join(dir, "sweep.json");
@@ -341,6 +356,9 @@ describe("running sweeps", () => {
     assert.match(dry.stdout, /1 +broken +new +\{"data\.path":/);
     assert.ok(existsSync(nodePath.join(out, "sweep.json")));
     assert.ok(!existsSync(nodePath.join(out, "good")), "dry run trains nothing");
+    const unknown = await cli("--dry-run", "--only", "nope");
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /--only: no run is named "nope" \(runs: good, broken\)/);
 
     // --slurm --submit with a stand-in sbatch on PATH
     const bin = nodePath.join(dir, "bin");

@@ -512,6 +512,8 @@ export interface LineSeries {
   name: string;
   x: readonly number[] | Float32Array | Float64Array;
   y: readonly number[] | Float32Array | Float64Array;
+  /** Optional vertical error bar [low, high] per point (e.g. a 95 % confidence interval); non-finite ends draw none. */
+  yRange?: readonly (readonly [number, number])[];
 }
 
 /** Options of {@link lineChart}. */
@@ -520,6 +522,8 @@ export interface LineChartOptions {
   xLabel: string;
   yLabel: string;
   series: readonly LineSeries[];
+  /** Named x positions (categories, or values too unevenly spaced for a linear axis), replacing the numeric ticks. */
+  xTicks?: readonly { value: number; label: string }[];
   /** Logarithmic y axis (non-positive values are dropped). */
   logY?: boolean;
   /** Size in px (default 640 x 400). */
@@ -565,6 +569,7 @@ export function lineChart(o: LineChartOptions): string {
   const logY = o.logY ?? false;
   for (const s of o.series) {
     if (s.x.length !== s.y.length) throw new RangeError(`lineChart: series "${s.name}" has ${s.x.length} x values but ${s.y.length} y values`);
+    if (s.yRange && s.yRange.length !== s.y.length) throw new RangeError(`lineChart: series "${s.name}" has ${s.y.length} y values but ${s.yRange.length} error bars`);
   }
   const ok = (x: number, y: number): boolean => Number.isFinite(x) && Number.isFinite(y) && (!logY || y > 0);
   let xlo = Infinity;
@@ -578,12 +583,21 @@ export function lineChart(o: LineChartOptions): string {
       if (!ok(x, y)) continue;
       xlo = Math.min(xlo, x);
       xhi = Math.max(xhi, x);
-      ylo = Math.min(ylo, y);
-      yhi = Math.max(yhi, y);
+      for (const v of [y, ...(s.yRange?.[i] ?? [])]) {
+        if (!ok(x, v)) continue;
+        ylo = Math.min(ylo, v);
+        yhi = Math.max(yhi, v);
+      }
     }
   }
   const empty = !(xlo <= xhi);
-  const xa = linearAxis(empty ? 0 : xlo, empty ? 1 : xhi, { nice: false, pad: 0, count: 6 });
+  let xa = linearAxis(empty ? 0 : xlo, empty ? 1 : xhi, { nice: false, pad: 0, count: 6 });
+  if (o.xTicks?.length) {
+    const values = o.xTicks.map((t) => t.value);
+    const [lo, hi] = [Math.min(...values), Math.max(...values)];
+    const pad = (hi - lo || 1) * 0.06;
+    xa = { lo: lo - pad, hi: hi + pad, log: false, ticks: values, labels: o.xTicks.map((t) => t.label) };
+  }
   const ya = logY ? logAxis(empty ? 1 : ylo, empty ? 10 : yhi) : linearAxis(empty ? 0 : ylo, empty ? 1 : yhi, { nice: true, pad: 0.02, count: 5 });
   const legend = o.series.length > 1;
   const legendW = legend ? 34 + Math.max(...o.series.map((s) => textWidth(s.name, 10))) : 0;
@@ -609,6 +623,13 @@ export function lineChart(o: LineChartOptions): string {
       d += pts.map((p, i) => `${i ? "L" : "M"}${fmt(p[0])} ${fmt(p[1])}`).join("");
     }
     if (d) parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.8" stroke-linejoin="round" stroke-linecap="round"/>`);
+    const bars: string[] = [];
+    s.yRange?.forEach(([lo, hi], i) => {
+      if (!ok(s.x[i], s.y[i]) || !ok(s.x[i], lo) || !ok(s.x[i], hi)) return;
+      const x = f.px(s.x[i]);
+      bars.push(`M${fmt(x)} ${fmt(f.py(lo))}V${fmt(f.py(hi))}M${fmt(x - 3)} ${fmt(f.py(lo))}H${fmt(x + 3)}M${fmt(x - 3)} ${fmt(f.py(hi))}H${fmt(x + 3)}`);
+    });
+    if (bars.length) parts.push(`<path class="error-bar" d="${bars.join("")}" fill="none" stroke="${color}" stroke-width="1.1"/>`);
     const count = segments.reduce((n, seg) => n + seg.length, 0);
     if (count <= 40) {
       for (const seg of segments) for (const p of seg) parts.push(`<circle cx="${fmt(p[0])}" cy="${fmt(p[1])}" r="2.6" fill="${color}"/>`);

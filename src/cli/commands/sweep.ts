@@ -72,7 +72,7 @@ export function registerSweep(program: Command): void {
     .option("--out <dir>", "sweep directory (default: runs/sweeps/<name>)")
     .option("--jobs <n>", "runs at a time, as child processes sharing the cores", parseInteger, 1)
     .option("--task <i>", "run only expanded run I (0-based; what --jobs children and Slurm array tasks run)", parseInteger)
-    .option("--only <name>", "run only the run with this name (repeatable)", collect)
+    .option("--only <name>", "run only the run with this name, or every seed of it (repeatable)", collect)
     .option("--dry-run", "print the expanded runs and write sweep.json; train nothing")
     .option("--quiet", "no training progress output")
     .option("--slurm", "write <sweep dir>/sweep.sbatch, a job array with one task per run, instead of running")
@@ -169,14 +169,17 @@ function selectRuns(plan: SweepPlan, opts: SweepOptions): number[] {
     return [opts.task];
   }
   if (!opts.only) return plan.runs.map((r) => r.index);
-  return opts.only.map((name) => {
-    const run = plan.runs.find((r) => r.name === name);
-    if (!run) {
+  // a name picks that run, or every seed replicate of it ("grid" picks grid_seed-0, grid_seed-1, ...)
+  const picked = new Set<number>();
+  for (const name of opts.only) {
+    const runs = plan.runs.filter((r) => r.name === name || (r.seed !== null && r.name === `${name}_seed-${r.seed}`));
+    if (runs.length === 0) {
       const names = plan.runs.map((r) => r.name);
       throw new Error(`--only: no run is named "${name}" (runs: ${names.slice(0, 10).join(", ")}${names.length > 10 ? ", ..." : ""})`);
     }
-    return run.index;
-  });
+    for (const r of runs) picked.add(r.index);
+  }
+  return [...picked].sort((a, b) => a - b);
 }
 
 /** Write `<sweep dir>/sweep.sbatch` (and the log folder), print how to submit, and submit with --submit. */

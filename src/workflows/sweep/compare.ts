@@ -22,7 +22,9 @@ import { writeFileAtomic } from "../../io/atomic.ts";
 import { scatter, type ScatterPoint } from "../../viz/charts.ts";
 import { writeFigure } from "../../viz/render.ts";
 import { formatFieldPath } from "../../model/config.ts";
+import { describeOverrides, formatValue, shortKeys, varyingKeys } from "./overrides.ts";
 import { type Replicates, replicates, welchTTest } from "./stats.ts";
+import { readRunTopography, type RunTopography, type TopographyGroup, topographyFigures, topographyGroups, topographyTable, RUN_ANALYSIS_FILE } from "./topography-compare.ts";
 import { PLAN_FILE, type RunSummary, SUMMARY_FILE } from "./summary.ts";
 
 // ---------------------------------------------------------------------------------------
@@ -267,53 +269,6 @@ export function formatSI(v: number): string {
 /** A fraction as a percentage with 2 decimals: 0.9712 -> `97.12%`. */
 export function formatPercent(v: number): string {
   return `${(100 * v).toFixed(2)}%`;
-}
-
-/** An override value as written: strings bare, other values as compact JSON. */
-export function formatValue(v: unknown): string {
-  if (typeof v === "string") return v;
-  return JSON.stringify(v) ?? "undefined";
-}
-
-/**
- * Short labels of dotted override keys: the shortest dotted suffix that is unique
- * among `keys` (`wiring.lambda` -> `lambda` unless another key also ends in `lambda`).
- */
-export function shortKeys(keys: readonly string[]): Map<string, string> {
-  const parts = keys.map((k) => k.split("."));
-  const out = new Map<string, string>();
-  parts.forEach((p, i) => {
-    for (let take = 1; take <= p.length; take++) {
-      const label = p.slice(-take).join(".");
-      if (!parts.some((q, j) => j !== i && q.slice(-take).join(".") === label)) {
-        out.set(keys[i], label);
-        return;
-      }
-    }
-    out.set(keys[i], keys[i]);
-  });
-  return out;
-}
-
-/**
- * The "key" override keys of a sweep: those whose value is not the same in every
- * run (a key missing from some runs counts as varying). With one run, all its keys.
- * Keys are in order of first appearance.
- */
-export function varyingKeys(rows: readonly Pick<CompareRow, "overrides">[]): string[] {
-  const keys: string[] = [];
-  for (const r of rows) for (const k of Object.keys(r.overrides)) if (!keys.includes(k)) keys.push(k);
-  if (rows.length <= 1) return keys;
-  return keys.filter((k) => {
-    const first = rows[0].overrides;
-    return rows.some((r) => !(k in r.overrides) || !(k in first) || JSON.stringify(r.overrides[k]) !== JSON.stringify(first[k]));
-  });
-}
-
-/** `lambda=0.01, untie_mlp=false` for a row, over `keys` (missing keys left out); `-` when empty. */
-export function describeOverrides(overrides: Record<string, unknown>, keys: readonly string[], labels: Map<string, string>): string {
-  const parts = keys.filter((k) => k in overrides).map((k) => `${labels.get(k) ?? k}=${formatValue(overrides[k])}`);
-  return parts.length ? parts.join(", ") : "-";
 }
 
 /** One column of the Markdown table. */
@@ -576,7 +531,13 @@ export function unfinishedRuns(rows: readonly CompareRow[]): string[] {
 }
 
 /** The whole `compare.md`: heading, table, unfinished runs, the plotted metric and figure links. */
-export function compareMarkdown(listing: Pick<SweepListing, "name" | "fromPlan">, rows: readonly CompareRow[], metric: TaskMetric | null, figures: readonly Pick<FigureSpec, "file" | "caption">[]): string {
+export function compareMarkdown(
+  listing: Pick<SweepListing, "name" | "fromPlan">,
+  rows: readonly CompareRow[],
+  metric: TaskMetric | null,
+  figures: readonly Pick<FigureSpec, "file" | "caption">[],
+  topography: { groups: readonly TopographyGroup[]; figures: readonly Pick<FigureSpec, "file" | "caption">[] } | null = null,
+): string {
   const finished = rows.length - unfinishedRuns(rows).length;
   const parts = [`# Sweep ${listing.name}: ${finished} of ${rows.length} runs finished`, "", markdownTable(rows).trimEnd(), ""];
   const open = unfinishedRuns(rows);
@@ -603,6 +564,20 @@ export function compareMarkdown(listing: Pick<SweepListing, "name" | "fromPlan">
   if (metric !== null && figures.length) {
     parts.push(`Figures plot the ${metric === "accuracy" ? "test accuracy" : "held-out MIM loss"} of each finished run:`, "");
     for (const f of figures) parts.push(`![${f.caption}](${f.file}.png)`, "");
+  }
+  if (topography?.groups.length) {
+    const analysed = topography.groups.reduce((n, g) => n + g.analysed.length, 0);
+    parts.push(
+      "## Topography",
+      "",
+      `From \`columnformer analyze\` of ${analysed} run${analysed === 1 ? "" : "s"} (each run's ${RUN_ANALYSIS_FILE}); mean ± SD over the analysed seeds. ` +
+        "Smoothness is TDANN's (max - nearest-bin difference) / max of the preference-difference vs distance curve, beside the same on shuffled positions; " +
+        "Moran's I of the max-t map with queen row-standardised weights, z against its permutation null; patches are connected regions of Gaussian-smoothed t above the threshold, summed over classes.",
+      "",
+      topographyTable(topography.groups).trimEnd(),
+      "",
+    );
+    for (const f of topography.figures) parts.push(`![${f.caption}](${f.file}.png)`, "");
   }
   return parts.join("\n");
 }
@@ -641,6 +616,15 @@ export async function writeComparison(listing: SweepListing, outDir: string = li
   const metric = chooseMetric(rows);
   const groups = seedGroups(rows, metric);
   const specs = metric === null ? [] : [...figureSpecs(rows, metric, listing.name), ...(groups.length ? [seedFigure(groups, metric, listing.name)] : [])];
+  // topography of the runs that `columnformer analyze` has been run on, pooled like the seeds
+  const configurations = groups.length ? groups : rows.filter((r) => r.finished).map((r) => ({ name: r.name, overrides: r.overrides, runs: [r.name] }));
+  const analysed = new Map<string, RunTopography>();
+  for (const r of rows) {
+    const t = readRunTopography(path.join(listing.dir, r.name));
+    if (t) analysed.set(r.name, t);
+  }
+  const topoGroups = topographyGroups(configurations, analysed);
+  const topoSpecs = topoGroups.length ? topographyFigures(topoGroups, listing.name) : [];
   const out = path.resolve(outDir);
   const files: string[] = [];
   const csvPath = path.join(out, "compare.csv");
@@ -651,12 +635,17 @@ export async function writeComparison(listing: SweepListing, outDir: string = li
     await writeFileAtomic(seedsPath, `${JSON.stringify(groups, null, 2)}\n`);
     files.push(seedsPath);
   }
-  for (const spec of specs) {
+  if (topoGroups.length) {
+    const topoPath = path.join(out, "compare-topography.json");
+    await writeFileAtomic(topoPath, `${JSON.stringify(topoGroups, null, 2)}\n`);
+    files.push(topoPath);
+  }
+  for (const spec of [...specs, ...topoSpecs]) {
     const written = await writeFigure(path.join(out, spec.file), spec.svg);
     files.push(written.svg, written.png);
   }
   const mdPath = path.join(out, "compare.md");
-  await writeFileAtomic(mdPath, compareMarkdown(listing, rows, metric, specs));
+  await writeFileAtomic(mdPath, compareMarkdown(listing, rows, metric, specs, { groups: topoGroups, figures: topoSpecs }));
   files.push(mdPath);
   return { table: markdownTable(rows), rows, metric, files, unfinished: unfinishedRuns(rows) };
 }
