@@ -1,5 +1,5 @@
 #!/bin/bash
-# Natural photos that Debian packages ship (see docs/results.md, "Natural images"), gathered into
+# Natural photos that Debian packages ship (docs/results/README.md, "Natural photos"), gathered into
 # data/photos/ (or the folder given) for `{"kind": "photos", "path": "data/photos"}`.
 # Needs apt (no root: apt-get download); about 180 MB of packages, ~80 photos.
 set -euo pipefail

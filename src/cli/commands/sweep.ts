@@ -15,14 +15,15 @@ import {
   writePlan,
 } from "../../workflows/sweep/run.ts";
 import { PLAN_FILE, SUMMARY_FILE } from "../../workflows/sweep/summary.ts";
-import { slurmScript, submitSbatch } from "../../workflows/sweep/slurm.ts";
+import { type SlurmScriptOptions, slurmScript, submitSbatch } from "../../workflows/sweep/slurm.ts";
 import { loadSweep, type SweepPlan } from "../../workflows/sweep/spec.ts";
 import type { RunSummary } from "../../workflows/sweep/summary.ts";
 import { parseInteger } from "../options.ts";
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
-interface SweepOptions {
+/** The parsed flags: the sweep's own, and the Slurm script's (SlurmScriptOptions' names, so they pass straight through). */
+type SweepOptions = {
   out?: string;
   jobs: number;
   task?: number;
@@ -31,15 +32,8 @@ interface SweepOptions {
   quiet?: boolean;
   slurm?: boolean;
   submit?: boolean;
-  jobName?: string;
-  partition?: string;
-  time?: string;
-  gpus?: number;
-  cpusPerTask: number;
-  mem?: string;
-  account?: string;
-  maxParallel?: number;
-}
+} & Partial<Pick<SlurmScriptOptions, "jobName" | "partition" | "time" | "gpus" | "mem" | "account" | "maxParallel">> &
+  Pick<SlurmScriptOptions, "cpusPerTask">;
 
 const SLURM_ONLY = ["submit", "jobName", "partition", "time", "gpus", "mem", "account", "maxParallel"] as const;
 const HELP = `
