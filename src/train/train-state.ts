@@ -32,8 +32,12 @@ export interface TrainState {
   update(lr: number): Promise<number>;
   /** Whether every parameter is finite. */
   finite(): Promise<boolean>;
-  /** The current parameters and optimiser state as jax-js trees in canonical key order, borrowed: valid until the next update or dispose. */
-  current(): { params: VisionParams; opt: AdamWState<VisionParams> };
+  /**
+   * The current parameters and optimiser state as jax-js trees in canonical key order, borrowed:
+   * valid until the next update or dispose (asynchronous: a backend that keeps them on a device
+   * reads them back here).
+   */
+  current(): Promise<{ params: VisionParams; opt: AdamWState<VisionParams> }>;
   dispose(): void;
 }
 
@@ -71,7 +75,7 @@ export function jaxTrainState(compiled: CompiledModel, params: VisionParams, opt
       return norm;
     },
     finite: () => allFinite(params),
-    current: () => ({ params, opt }),
+    current: async () => ({ params, opt }),
     dispose() {
       tree.dispose([params, opt.mu, opt.nu, grads]);
     },
