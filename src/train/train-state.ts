@@ -2,8 +2,9 @@
  * The optimiser loop's state: parameters and AdamW moments between steps, and the step itself
  * as composable gradient transformations (accumulate micro-batches -> average -> clip by global
  * norm -> AdamW). Each backend keeps the state where its step computes: jax-js arrays for the
- * jax backend (this file), host arrays for the native sheet's leaves (compiled-native.ts), so
- * the big per-column weights never cross between engines during training.
+ * jax backend (this file), host arrays for the native sheet's leaves and GPU buffers for the
+ * webgpu sheet's (compiled-native.ts), so the big per-column weights never cross between
+ * engines during training.
  */
 import { canonicalParamOrder } from "../engine/param-tree.ts";
 import { jit, type JsTree, numpy as np, tree } from "../engine/jax.ts";

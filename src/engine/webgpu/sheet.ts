@@ -12,7 +12,10 @@
  * attention stores at most a chunk of batch elements' [H, N, N] maps at a time (chunks sized to
  * stay under the binding limit). The forward and the backward of a batch size are recorded once
  * (pipelines, uniforms, bind groups) and replayed: a call uploads its inputs, submits one compute
- * pass and reads the results back in one mapping.
+ * pass and reads the results back in one mapping. The parameters are the sheet's own buffers,
+ * uploaded from host leaves by every forward, or a resident state's (resident.ts: recorded
+ * against its buffers, nothing uploaded); with a resident state the backward also adds the
+ * gradients to its accumulator in the same submission and reads back only dx0 (and ddrive).
  */
 import type { NativeBackwardArgs, NativeForwardArgs, NativeForwardResult, NativeSheetConfig, SheetLeafName } from "../native-sheet.ts";
 import type { SheetKernel } from "../sheet-engine.ts";
