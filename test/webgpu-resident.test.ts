@@ -133,6 +133,8 @@ describe("the WebGPU resident training state", { skip }, () => {
     assert.throws(() => engine().resident({ params: [new Float32Array(3)], m: [new Float32Array(2)], v: [new Float32Array(3)] }), /m must be one Float32Array per parameter leaf/);
     const state = engine().resident({ params: [new Float32Array(3)], m: [new Float32Array(3)], v: [new Float32Array(3)] });
     await assert.rejects(state.accumulate([new Float32Array(2)]), /one Float32Array per leaf/);
+    const notWebGPU = { forward: () => Promise.reject(new Error("unreachable")), backward: () => undefined, dispose: () => undefined };
+    await assert.rejects(state.forward(notWebGPU, { x0: new Float32Array(1), drive: null, connectivity: null, wiringWeights: null, batch: 1, train: false, attn: null }), /runs only WebGPU sheets/);
     await assert.rejects(state.adamw({ lr: 1, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: [], step: 1 }), /weightDecay must be an array with one number per leaf/);
     state.dispose();
     await assert.rejects(state.gradSquares(), /disposed/);

@@ -127,11 +127,11 @@ export class WebGPUResident implements ResidentState {
     return kernel;
   }
 
-  forward(kernel: SheetKernel, args: ResidentForwardArgs): Promise<NativeForwardResult> {
+  async forward(kernel: SheetKernel, args: ResidentForwardArgs): Promise<NativeForwardResult> {
     return this.sheetOf(kernel, "forward").forwardResident(this, args);
   }
 
-  backward(kernel: SheetKernel, args: ResidentBackwardArgs): Promise<void> {
+  async backward(kernel: SheetKernel, args: ResidentBackwardArgs): Promise<void> {
     return this.sheetOf(kernel, "backward").backwardResident(this, args);
   }
 
