@@ -316,7 +316,7 @@ describe("the optimiser state of each backend (train-state.ts)", { skip }, () =>
         run.push(await state.update(1e-2));
       }
       assert.ok(await state.finite());
-      const { params: p, opt } = state.current();
+      const { params: p, opt } = await state.current();
       assert.equal(opt.step, 4);
       const leaves = new Map<string, Float32Array>();
       for (const [name, leaf] of [...namedLeaves(p), ...namedLeaves(opt.nu).map(([k, v]) => [`nu.${k}`, v] as [string, np.Array])]) leaves.set(name, (await leaf.ref.data()) as Float32Array);

@@ -3,10 +3,13 @@
  * on the WebGPU SheetEngine): one training step's metrics and every parameter gradient equal
  * the native backend's (1e-5 / 1e-4, as test/backends.test.ts checks native against jax) with
  * the research levers that reach the sheet's kernels (wiring forms, activation penalty, sparse
- * sheets, inject every, learned positions, spatial correlation); the tiny preset trains 20 AdamW steps (the backends' own train
- * states: the sheet's leaves on the host, the engine's AdamW) to the same losses as on the
- * native backend, within 1e-4 relative; and without an adapter `--backend webgpu` says so in
- * one line and runs on the default backend.
+ * sheets, inject every, learned positions, spatial correlation); the tiny preset trains 20 AdamW
+ * steps (the backends' own train states: native's sheet leaves on the host with the addon's
+ * AdamW, webgpu's resident on the GPU with AdamW there) to the same losses, gradient norms and
+ * final parameters and moments as on the native backend, within 1e-4 relative, without
+ * uploading a parameter after the first step; the resident state equals webgpu's host path
+ * (the same engine without `resident`) over micro-batches, clipping and a consistency penalty;
+ * and without an adapter `--backend webgpu` says so in one line and runs on the default backend.
  *
  * The training test needs an adapter and the native addon: without an adapter it skips with the
  * reason unless env COLUMNFORMER_WEBGPU_REQUIRED=1 (.ci/run sets it once
@@ -21,6 +24,10 @@ import { chooseBackend, prepareBackend } from "../src/engine/backend.ts";
 import { initEngine } from "../src/engine/engine.ts";
 import { loadNativeSheet } from "../src/engine/native-sheet.ts";
 import { loadWebGPUEngine } from "../src/engine/webgpu/engine.ts";
+import { resetTraffic, traffic } from "../src/engine/webgpu/readback.ts";
+import type { SheetEngine } from "../src/engine/sheet-engine.ts";
+import { compileNative } from "../src/train/compiled-native.ts";
+import type { TrainState } from "../src/train/train-state.ts";
 import { Rng } from "../src/data/index.ts";
 import type { ImageBatch } from "../src/data/index.ts";
 import { numpy as np, tree } from "../src/engine/jax.ts";
@@ -181,10 +188,12 @@ describe("webgpu and native backends compute the same training step", { skip: sk
 });
 
 describe("the tiny preset trains the same on the webgpu and native backends", { skip: skipTraining }, () => {
-  test("20 AdamW steps: equal losses (1e-4 relative)", async (t) => {
+  test("20 AdamW steps: equal losses, gradient norms and final state (1e-4 relative); webgpu's stays on the GPU", async (t) => {
     const config = parseTrainConfig({ ...PRESETS.tiny, batch_size: 8, steps: 20 });
     await prepareBackend("webgpu");
     const losses: number[][] = [];
+    const norms: number[][] = [];
+    const finals: Map<string, Float32Array>[] = [];
     for (const backend of ["native", "webgpu"] as const) {
       const session = createSession(config, { backend });
       assert.equal(session.compiled.backend, backend);
@@ -195,15 +204,27 @@ describe("the tiny preset trains the same on the webgpu and native backends", { 
         noDecay: defaultNoDecay,
         lrScale: () => 1,
       });
+      const sheetBytes = 4 * namedLeaves(params.sheet).reduce((a, [, leaf]) => a + leaf.size, 0);
       const run: number[] = [];
+      const runNorms: number[] = [];
       const start = Date.now();
       for (let step = 0; step < config.steps; step++) {
         const batch = toDevice(session, hostBatch(config, config.batch_size, 100 + step), maskSeed(config.seed, 1, step));
+        if (step === 1) resetTraffic();
         run.push((await state.accumulate(batch, step)).loss);
-        await state.update(config.optim.lr);
+        runNorms.push(await state.update(config.optim.lr));
+        assert.ok(await state.finite());
+        if (step === 1 && backend === "webgpu") {
+          // the resident path: no parameter crossed (only images' states, cotangents and scalars)
+          t.diagnostic(`webgpu step 2 traffic: ${JSON.stringify(traffic)}, the sheet's parameters are ${sheetBytes} bytes`);
+          assert.ok(traffic.writtenBytes < sheetBytes && traffic.readBytes < sheetBytes, `step 2 moved ${traffic.writtenBytes} / ${traffic.readBytes} bytes, the sheet's parameters are ${sheetBytes}`);
+          assert.equal(traffic.maps, 4, "forward, backward, norm, finite: one mapping each");
+        }
       }
       t.diagnostic(`${backend}: ${((Date.now() - start) / config.steps).toFixed(0)} ms/step, loss ${run[0].toFixed(5)} -> ${run[19].toFixed(5)}`);
       losses.push(run);
+      norms.push(runNorms);
+      finals.push(await stateLeaves(state));
       state.dispose();
       disposeSession(session);
     }
@@ -216,5 +237,80 @@ describe("the tiny preset trains the same on the webgpu and native backends", { 
       assert.ok(e <= 1e-4, `step ${i + 1}: webgpu ${wg[i]} vs native ${nat[i]} (relative ${e.toExponential(2)})`);
     }
     t.diagnostic(`largest relative loss difference: ${worst.toExponential(2)}`);
+    let worstNorm = 0;
+    for (let i = 0; i < 20; i++) worstNorm = Math.max(worstNorm, Math.abs(norms[1][i] - norms[0][i]) / norms[0][i]);
+    assert.ok(worstNorm <= 1e-4, `gradient norms: relative ${worstNorm.toExponential(2)}`);
+    const worstLeaf = compareLeaves(finals[1], finals[0], 1e-4, "webgpu vs native after 20 steps");
+    t.diagnostic(`largest relative gradient-norm difference ${worstNorm.toExponential(2)}, final parameter/moment leaf ${worstLeaf.toExponential(2)}`);
+  });
+});
+
+/** Every leaf of a train state's host view (current()): parameters, m and v, by name. */
+async function stateLeaves(state: TrainState): Promise<Map<string, Float32Array>> {
+  const { params, opt } = await state.current();
+  const out = new Map<string, Float32Array>();
+  for (const [prefix, t] of [["", params], ["mu.", opt.mu], ["nu.", opt.nu]] as const) {
+    for (const [name, leaf] of namedLeaves(t)) out.set(`${prefix}${name}`, (await leaf.ref.data()) as Float32Array);
+  }
+  return out;
+}
+
+/** Assert every leaf of `got` is within `tol` (relErr) of `ref`; returns the largest error. */
+function compareLeaves(got: Map<string, Float32Array>, ref: Map<string, Float32Array>, tol: number, what: string): number {
+  assert.deepEqual([...got.keys()], [...ref.keys()], `${what}: the leaves differ`);
+  let worst = 0;
+  for (const [name, values] of ref) {
+    const e = relErr(got.get(name)!, values);
+    worst = Math.max(worst, e);
+    assert.ok(e <= tol, `${what}: ${name}: relative error ${e.toExponential(2)} > ${tol}`);
+  }
+  return worst;
+}
+
+describe("webgpu's resident state equals its host path", { skip: "error" in gpu && !required ? `no WebGPU adapter: ${"error" in gpu ? gpu.error : ""}` : false }, () => {
+  test("2 micro-batches, clipping and a consistency penalty over 3 steps: equal norms and state (1e-6); the traffic of each", async (t) => {
+    const config = parseTrainConfig({
+      sheet: { geometry: { kind: "stacked", widths: [2, 3, 2] }, dim: 8, qk_dim: 4, mlp_dim: 6, depth: 2 },
+      vision: { image_size: 8, patch_size: 4, channels: 1, task: "mim" },
+      data: { kind: "mnist" },
+      batch_size: 3,
+      accum_steps: 2,
+      steps: 10,
+      wiring: { lambda: 0.2 },
+      consistency: { coef: 0.3, neighbours: 2 },
+      optim: { lr: 1e-2, clip_norm: 0.05 },
+    });
+    await prepareBackend("webgpu");
+    if (!("engine" in gpu)) throw new Error(gpu.error);
+    const e = gpu.engine;
+    const hostPath: SheetEngine = { createSheet: (c) => e.createSheet(c), adamw: (a) => e.adamw(a), sumSquares: (a) => e.sumSquares(a) };
+    const session = createSession(config, { backend: "webgpu" });
+    const compiled = [compileNative(session, hostPath, "webgpu"), session.compiled];
+    const finals: Map<string, Float32Array>[] = [];
+    const norms: number[][] = [];
+    try {
+      for (const [i, c] of compiled.entries()) {
+        const params = perturb(initVision(session.sheet, config.vision, session.geometry, 2), 3);
+        const state = await c.trainState(params, adamwInit(params), { adamw: adamwConfig({ ...config.optim, lr: config.optim.lr }), clipNorm: config.optim.clip_norm, noDecay: defaultNoDecay, lrScale: () => 1 });
+        const run: number[] = [];
+        for (let step = 0; step < 3; step++) {
+          if (step === 1) resetTraffic();
+          for (let micro = 0; micro < 2; micro++) await state.accumulate(toDevice(session, hostBatch(config, 3, 10 * step + micro), maskSeed(1, 1, step, micro)), step);
+          run.push(await state.update(1e-2));
+          assert.ok(await state.finite());
+          if (step === 1) t.diagnostic(`${i === 0 ? "host path" : "resident"}: one step's traffic (2 micro-batches, consistency penalty on): ${JSON.stringify(traffic)}`);
+        }
+        norms.push(run);
+        finals.push(await stateLeaves(state));
+        state.dispose();
+      }
+    } finally {
+      compiled[0].dispose();
+      disposeSession(session);
+    }
+    assert.ok(norms[0].every((x) => x > 0.05), "the clip should be active in every step");
+    for (let i = 0; i < 3; i++) assert.ok(Math.abs(norms[1][i] - norms[0][i]) <= 1e-6 * norms[0][i], `step ${i + 1} gradient norm: resident ${norms[1][i]} vs host ${norms[0][i]}`);
+    const worst = compareLeaves(finals[1], finals[0], 1e-6, "resident vs host path after 3 steps");
+    t.diagnostic(`largest relative difference: norms ${Math.max(...norms[0].map((x, i) => Math.abs(norms[1][i] - x) / x)).toExponential(2)}, leaves ${worst.toExponential(2)}`);
   });
 });

@@ -6,7 +6,8 @@
  * with respect to every parameter leaf, x0 and the drive within 1e-4 relative (errors are
  * max |webgpu - reference| / max |reference| over each tensor; the reference is
  * test/sheet-reference.ts, independent of the code under test). Then: repeated calls are
- * bit-identical, an evaluation forward does not leave a tape, and bad arguments throw.
+ * bit-identical, a resident state's forward and backward give the host calls' results with the
+ * gradients summed on the GPU, an evaluation forward does not leave a tape, and bad arguments throw.
  *
  * On a machine without a GPU the adapter is Mesa's llvmpipe through Dawn's OpenGL ES backend
  * (scripts/install-webgpu-adapter.sh). Without any adapter the file skips with the reason,
@@ -18,6 +19,7 @@ import { before, describe, test } from "node:test";
 import { initEngine } from "../src/engine/engine.ts";
 import { type NativeSheetConfig, sheetLeaves } from "../src/engine/native-sheet.ts";
 import { loadWebGPUEngine, type WebGPUEngine } from "../src/engine/webgpu/engine.ts";
+import { hostAdamW } from "../src/engine/webgpu/host-optim.ts";
 import { checkLimits, type WebGPUSheet } from "../src/engine/webgpu/sheet.ts";
 import { type Case, makeProblem, type Problem, reference, relErr, strided } from "./sheet-reference.ts";
 
@@ -184,6 +186,65 @@ describe("webgpu sheet: repeated calls, the tape, bad arguments", { skip }, () =
     } finally {
       a.dispose();
       b.dispose();
+    }
+  });
+
+  const sparse: Case = { what: "sparse local K 4, inject_every", overrides: { connectivity: { kind: "local", k: 4 } }, injectEvery: true };
+  for (const c of [small, sparse]) test(`with a resident state (${c.what}): the host forward's results; two backwards accumulate g1 + g2; AdamW as on the host (1e-6)`, async (t) => {
+    const pr = await makeProblem(c, 7);
+    const sheet = engine().createSheet(pr.ncfg);
+    const params = paramsOf(pr);
+    const zeros = () => params.map((p) => new Float32Array(p.length));
+    const state = engine().resident({ params, m: zeros(), v: zeros() });
+    try {
+      // two micro-batches: the problem's x0, then half of it
+      const inputs = [pr.x0, pr.x0.map((v) => v * 0.5)];
+      const host: Run[] = [];
+      for (const x0 of inputs) host.push(await runSheet(sheet, { ...pr, x0 }));
+      for (const [i, x0] of inputs.entries()) {
+        const args = { x0, drive: pr.drive, connectivity: pr.conn ? pr.conn.indices : null, wiringWeights: pr.wiring, batch: pr.b, train: true, attn: null };
+        const f = await state.forward(sheet, args);
+        assert.deepEqual(f.x, host[i].x, `micro-batch ${i}: x`);
+        assert.deepEqual(f.attnMean, host[i].attnMean, `micro-batch ${i}: attnMean`);
+        const dx0 = new Float32Array(x0.length);
+        const ddrive = pr.drive ? new Float32Array(x0.length) : null;
+        const bw = { dx: pr.r, wiringCoef: pr.wiring ? pr.wc : 0, activationCoef: pr.ac, dx0, ddrive };
+        if (i === 0) await assert.rejects(sheet.backward({ ...bw, grads: zeros() }), /the taped forward read other parameters/);
+        await state.backward(sheet, bw);
+        assert.deepEqual(dx0, host[i].dx0, `micro-batch ${i}: dx0`);
+      }
+      const acc = host[0].grads.map((g, l) => g.map((x, e) => x + host[1].grads[l][e])); // float32 sums, as the accumulator's
+      let expected = 0;
+      for (const g of acc) for (const x of g) expected += x * x;
+      const got = await state.gradSquares();
+      assert.ok(Math.abs(got - expected) <= 1e-5 * expected, `sum of squares: GPU ${got} vs ${expected}`);
+      const args = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: params.map((_, l) => (l % 2 ? 0.05 : 0)), step: 1, gradScale: 0.5 };
+      const ref = { params: params.map((p) => p.slice()), m: zeros(), v: zeros() };
+      hostAdamW({ ...ref, grads: acc, ...args });
+      await state.adamw(args);
+      const out = { params: zeros(), m: zeros(), v: zeros() };
+      await state.read(out);
+      let worst = 0;
+      for (const k of ["params", "m", "v"] as const) {
+        out[k].forEach((x, l) => {
+          const e = relErr(x, ref[k][l]);
+          worst = Math.max(worst, e);
+          assert.ok(e <= 1e-6, `${k}[${l}]: ${e.toExponential(2)}`);
+        });
+      }
+      t.diagnostic(`resident AdamW of the accumulated gradient vs the host's: ${worst.toExponential(2)}`);
+      // a second resident state: the sheet records against it and drops the first one's programs
+      const again = engine().resident({ params: out.params, m: out.m, v: out.v });
+      try {
+        const f = await again.forward(sheet, { x0: pr.x0, drive: pr.drive, connectivity: pr.conn ? pr.conn.indices : null, wiringWeights: pr.wiring, batch: pr.b, train: false, attn: null });
+        const h = await sheet.forward({ params: out.params, x0: pr.x0, drive: pr.drive, connectivity: pr.conn ? pr.conn.indices : null, wiringWeights: pr.wiring, batch: pr.b, train: false, attn: null });
+        assert.deepEqual(f.x, h.x);
+      } finally {
+        again.dispose();
+      }
+    } finally {
+      state.dispose();
+      sheet.dispose();
     }
   });
 

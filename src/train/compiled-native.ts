@@ -22,7 +22,7 @@
  */
 import { grad, jit, numpy as np, tree, valueAndGrad } from "../engine/jax.ts";
 import { sheetLeaves } from "../engine/native-sheet.ts";
-import type { SheetEngine, SheetKernel } from "../engine/sheet-engine.ts";
+import type { ResidentState, SheetEngine, SheetKernel } from "../engine/sheet-engine.ts";
 import { positionDistances, repulsion } from "../geometry/learned.ts";
 import type { SheetParams } from "../model/params.ts";
 import { hostSheetLeaves, nativeSheetConfig, sheetLeaf } from "../model/sheet-native.ts";
@@ -44,6 +44,8 @@ type Fn<A extends unknown[], R> = ((...args: A) => R) & { dispose(): void };
 type Readout = Pick<VisionParams, "decoder" | "head">;
 /** The parameters outside the sheet (front end, readout, positions), jax-js arrays. */
 type Outside = Omit<VisionParams, "sheet">;
+/** The sheet's parameters for a forward: host leaves (addon order), or an engine's resident state. */
+type SheetSource = Float32Array[] | ResidentState;
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
@@ -128,14 +130,17 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
   const topoOf = weightPenalty(topoBlur);
   const topoGrad: Fn<[SheetParams, np.Array], [np.Array, SheetParams]> | null = blur ? jit(valueAndGrad(topoOf)) : null;
   const topoValue: Fn<[SheetParams, np.Array], np.Array> | null = blur ? jit(topoOf) : null;
-  /** Add coef * g (a gradient tree of the sheet, consumed) to the sheet's host gradients. */
-  const addSheetGradient = async (g: SheetParams, coef: number, into: Float32Array[]) => {
+  /** Add coef * g (a gradient tree of the sheet, consumed) to the sheet's host gradients (null: zeros of g's sizes); returns them. */
+  const addSheetGradient = async (g: SheetParams, coef: number, into: Float32Array[] | null): Promise<Float32Array[]> => {
+    const out: Float32Array[] = [];
     for (const [i, name] of names.entries()) {
       const extra = (await sheetLeaf(g, name).ref.data()) as Float32Array;
-      const leaf = into[i];
+      const leaf = into ? into[i] : new Float32Array(extra.length);
       for (let t = 0; t < leaf.length; t++) leaf[t] += coef * extra[t];
+      out.push(leaf);
     }
     tree.dispose(g);
+    return out;
   };
   const positions = spec.positions;
   // the spatial-correlation loss of the final states [B, N, D]: value and gradient in the states
@@ -188,11 +193,11 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
 
   /**
    * Front end and native forward of one batch. Borrows `params` (its front-end leaves and
-   * positions) and `sheetHost` (the sheet's leaves on the host, in addon order); consumes images
-   * and mask, except with `train` (the readout and the front end's vjp read them again).
-   * `weights` replaces the wiring weights (null: none) when given.
+   * positions) and `sheet` (the sheet's leaves on the host, in addon order, or a resident
+   * state); consumes images and mask, except with `train` (the readout and the front end's vjp
+   * read them again). `weights` replaces the wiring weights (null: none) when given.
    */
-  const forward = async (params: Outside, sheetHost: Float32Array[], images: np.Array, mask: np.Array, train: boolean, attn: Float32Array | null, weights?: Float32Array | null) => {
+  const forward = async (params: Outside, sheet: SheetSource, images: np.Array, mask: np.Array, train: boolean, attn: Float32Array | null, weights?: Float32Array | null) => {
     const b = images.shape[0];
     const [x0, drive] = front(tree.ref(frontOf(params)), train ? images.ref : images, train ? mask.ref : mask);
     const x0Host = (await x0.data()) as Float32Array;
@@ -200,16 +205,8 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
     if (every) driveHost = (await drive.data()) as Float32Array;
     else drive.dispose();
     if (weights === undefined) weights = positionWeights ? ((await positionWeights(params.positions!.ref).data()) as Float32Array) : session.wiringWeights;
-    const result = await kernelFor(b).forward({
-      params: sheetHost,
-      x0: x0Host,
-      drive: driveHost,
-      connectivity: idx,
-      wiringWeights: weights,
-      batch: b,
-      train,
-      attn,
-    });
+    const args = { x0: x0Host, drive: driveHost, connectivity: idx, wiringWeights: weights, batch: b, train, attn };
+    const result = Array.isArray(sheet) ? await kernelFor(b).forward({ ...args, params: sheet }) : await sheet.forward(kernelFor(b), args);
     return { b, result };
   };
 
@@ -250,11 +247,11 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
    * The communicability wiring cost of a batch and what the training step needs of it: a forward
    * without tape gives the mean attention Ā, jax-js the cost, the native wiring weights
    * N * lambda * dcost/dĀ of the training forward and, with learned positions, the positions'
-   * gradient and the repulsion. Borrows `params` and `sheetHost`; consumes nothing else.
+   * gradient and the repulsion. Borrows `params` and `sheet`; consumes nothing else.
    */
-  const communicabilityGrad = async (params: Outside, sheetHost: Float32Array[], images: np.Array, mask: np.Array, step: number) => {
+  const communicabilityGrad = async (params: Outside, sheet: SheetSource, images: np.Array, mask: np.Array, step: number) => {
     const c = session.coefficients(step);
-    const { result } = await forward(params, sheetHost, images.ref, mask.ref, false, null, null);
+    const { result } = await forward(params, sheet, images.ref, mask.ref, false, null, null);
     const attnMean = np.array(result.attnMean).reshape([n, n]);
     let value: number;
     let dA: np.Array; // lambda * dcost/dĀ [N, N]
@@ -280,15 +277,15 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
   };
 
   /**
-   * Loss, metrics and gradients of one batch, the sheet's on the host. Borrows `params` and
-   * `sheetHost`; `sheetTree` gives the sheet as jax-js arrays (borrowed; only the consistency
-   * penalty needs it). Consumes `batch`. Returns the sheet's gradients in addon order and the
-   * other leaves' by path (owned).
+   * Loss, metrics and gradients of one batch. Borrows `params` and `sheet`; `sheetTree` gives
+   * the sheet as jax-js arrays (borrowed; only the consistency and topo penalties need it).
+   * Consumes `batch`. Returns the sheet's gradients in addon order on the host (null with a
+   * resident state: they were added to its accumulator) and the other leaves' by path (owned).
    */
-  const gradients = async (params: Outside, sheetHost: Float32Array[], sheetTree: () => SheetParams, batch: DeviceBatch, step: number) => {
+  const gradients = async (params: Outside, sheet: SheetSource, sheetTree: () => Promise<SheetParams>, batch: DeviceBatch, step: number) => {
     const c = session.coefficients(step);
-    const comm = spec.communicability ? await communicabilityGrad(params, sheetHost, batch.images, batch.mask, step) : null;
-    const { b, result } = await forward(params, sheetHost, batch.images, batch.mask, true, null, comm ? comm.weights : undefined);
+    const comm = spec.communicability ? await communicabilityGrad(params, sheet, batch.images, batch.mask, step) : null;
+    const { b, result } = await forward(params, sheet, batch.images, batch.mask, true, null, comm ? comm.weights : undefined);
     // readout: task loss and its gradient in the readout parameters and the output states
     const [[task, correct], [readoutGrads, dOut]] = readoutGrad(tree.ref(readoutOf(params)), outputStates(result.x, b), batch.images.ref, batch.mask.ref, batch.labels);
     const dOutHost = (await dOut.data()) as Float32Array;
@@ -305,10 +302,14 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
     }
     // the sheet's backward, with the wiring cost and the activation penalty folded in
     // (communicability: the weights already carry lambda)
-    const sheetGrads = sheetHost.map((leaf) => new Float32Array(leaf.length));
     const dx0 = new Float32Array(b * n * d);
     const ddrive = every ? new Float32Array(b * n * d) : null;
-    await kernel.backward({ dx, wiringCoef: comm ? 1 : c.wiring, activationCoef: c.activation, grads: sheetGrads, dx0, ddrive });
+    const back = { dx, wiringCoef: comm ? 1 : c.wiring, activationCoef: c.activation, dx0, ddrive };
+    let sheetGrads: Float32Array[] | null = null;
+    if (Array.isArray(sheet)) {
+      sheetGrads = sheet.map((leaf) => new Float32Array(leaf.length));
+      await kernel.backward({ ...back, grads: sheetGrads });
+    } else await sheet.backward(kernel, back);
     // the front end's vjp
     const frontGrads = frontVjp(tree.ref(frontOf(params)), batch.images, batch.mask, np.array(dx0).reshape([b, n, d]), ...(ddrive ? [np.array(ddrive).reshape([b, n, d])] : []));
     const other = new Map<string, np.Array>();
@@ -319,18 +320,21 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
     collect("", frontGrads);
     collect("", readoutGrads);
     // penalties outside the sheet
+    // (resident: summed on the host, then added to the accumulator)
+    let extra = sheetGrads;
     let consistency = 0;
     if (consistencyGrad && neighbours) {
-      const [value, g] = consistencyGrad(tree.ref(sheetTree()), neighbours.ref);
+      const [value, g] = consistencyGrad(tree.ref(await sheetTree()), neighbours.ref);
       consistency = (await value.data())[0];
-      await addSheetGradient(g, c.consistency, sheetGrads);
+      extra = await addSheetGradient(g, c.consistency, extra);
     }
     let topo = 0;
     if (topoGrad && blur) {
-      const [value, g] = topoGrad(tree.ref(sheetTree()), blur.ref);
+      const [value, g] = topoGrad(tree.ref(await sheetTree()), blur.ref);
       topo = (await value.data())[0];
-      await addSheetGradient(g, c.topo, sheetGrads);
+      extra = await addSheetGradient(g, c.topo, extra);
     }
+    if (!Array.isArray(sheet) && extra) await sheet.accumulate(extra);
     let spread = comm?.spread ?? 0;
     if (comm?.positionsGrad) other.set("positions", comm.positionsGrad);
     if (positionGrad) {
@@ -345,9 +349,11 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
 
   /**
    * The optimiser state of the native and webgpu backends: the sheet's parameters and AdamW
-   * moments live on the host between steps (updated in place by the engine's AdamW), the few other leaves stay
-   * jax-js arrays with jax-js AdamW; clipping uses the global norm over both. Takes ownership of
-   * `params0` and `opt0`.
+   * moments live on the host between steps (updated in place by the engine's AdamW) or, where
+   * the engine keeps a resident state (webgpu), on its device: loaded once, the gradient
+   * accumulated, its norm and AdamW computed there, and the host leaves refreshed only when a
+   * host view is asked for (`current`). The few other leaves stay jax-js arrays with jax-js
+   * AdamW; clipping uses the global norm over both. Takes ownership of `params0` and `opt0`.
    */
   const nativeTrainState = async (params0: VisionParams, opt0: AdamWState<VisionParams>, spec: OptimizerSpec): Promise<TrainState> => {
     const shapes = names.map((name) => sheetLeaf(params0.sheet, name).shape);
@@ -356,6 +362,8 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
     const badScale = names.find((name) => spec.lrScale(`sheet.${name}`) !== 1);
     if (badScale) throw new Error(`native train state: sheet.${badScale} has a learning-rate scale; only parameters outside the sheet may`);
     tree.dispose([params0.sheet, opt0.mu.sheet, opt0.nu.sheet]);
+    const resident = engine.resident ? engine.resident({ params: hostP, m: hostM, v: hostV }) : null;
+    let hostStale = false; // resident: hostP, hostM, hostV are behind the device's since the last update
     const without = <T extends { sheet?: unknown }>(t: T): Omit<T, "sheet"> => Object.fromEntries(Object.entries(t).filter(([key]) => key !== "sheet")) as Omit<T, "sheet">;
     let rest: Outside = without(params0);
     let restOpt: AdamWState<Outside> = { step: opt0.step, mu: without(opt0.mu), nu: without(opt0.nu) };
@@ -379,7 +387,11 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
       });
       return root as unknown as SheetParams;
     };
-    const current = () => {
+    const current = async () => {
+      if (resident && hostStale) {
+        await resident.read({ params: hostP, m: hostM, v: hostV });
+        hostStale = false;
+      }
       view ??= {
         params: canonicalParamOrder({ ...tree.ref(rest), sheet: sheetTreeOf(hostP) } as VisionParams),
         opt: { step: restOpt.step, mu: canonicalParamOrder({ ...tree.ref(restOpt.mu), sheet: sheetTreeOf(hostM) } as VisionParams), nu: canonicalParamOrder({ ...tree.ref(restOpt.nu), sheet: sheetTreeOf(hostV) } as VisionParams) },
@@ -392,10 +404,10 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
     };
     return {
       async accumulate(batch, step) {
-        const { metrics, sheetGrads, other } = await gradients(rest, hostP, () => current().params.sheet, batch, step);
+        const { metrics, sheetGrads, other } = await gradients(rest, resident ?? hostP, async () => (await current()).params.sheet, batch, step);
         const grads = mapParamLeaves(rest, (path) => other.get(path)!, "native accumulate") as unknown as Outside;
         if (sheetAcc === null) sheetAcc = sheetGrads;
-        else {
+        else if (sheetGrads) {
           sheetAcc.forEach((acc, i) => {
             sheetGrads[i].forEach((g, t) => {
               acc[t] += g;
@@ -407,19 +419,24 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
         return metrics;
       },
       async update(lr) {
-        if (sheetAcc === null || restAcc === null) throw new Error("update: no gradient was accumulated");
+        if (micro === 0 || restAcc === null) throw new Error("update: no gradient was accumulated");
         dropView();
         const mean = 1 / micro;
         let scale = mean;
         let norm = NaN;
         if (spec.clipNorm !== null) {
           // the global norm of the averaged gradient, over the host leaves and the jax-js ones (as clipByGlobalNorm)
-          norm = Math.sqrt(engine.sumSquares(sheetAcc) * mean * mean + (await sumOfSquares(restAcc)) * mean * mean);
+          const sheetSquares = resident ? await resident.gradSquares() : engine.sumSquares(sheetAcc!);
+          norm = Math.sqrt(sheetSquares * mean * mean + (await sumOfSquares(restAcc)) * mean * mean);
           scale = mean * Math.min(1, spec.clipNorm / (norm + 1e-6));
         }
         const t = restOpt.step + 1;
         const { beta1, beta2, eps } = spec.adamw;
-        engine.adamw({ params: hostP, grads: sheetAcc, m: hostM, v: hostV, lr, beta1, beta2, eps, weightDecay, step: t, gradScale: scale });
+        const args = { lr, beta1, beta2, eps, weightDecay, step: t, gradScale: scale };
+        if (resident) {
+          await resident.adamw(args);
+          hostStale = true;
+        } else engine.adamw({ ...args, params: hostP, grads: sheetAcc!, m: hostM, v: hostV });
         const updated = adamwUpdate(rest, scaleTree(restAcc, scale), restOpt, lr, spec.adamw, restDecay, restLr);
         rest = updated.params;
         restOpt = updated.state;
@@ -428,10 +445,11 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
         micro = 0;
         return norm;
       },
-      finite: async () => Number.isFinite(engine.sumSquares(hostP)) && (await allFinite(rest)),
+      finite: async () => (resident ? await resident.finite() : Number.isFinite(engine.sumSquares(hostP))) && (await allFinite(rest)),
       current,
       dispose() {
         dropView();
+        resident?.dispose();
         tree.dispose([rest, restOpt.mu, restOpt.nu, restAcc]);
       },
     };
@@ -440,8 +458,8 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
   return {
     backend,
     async gradStep(params: VisionParams, batch: DeviceBatch, step: number) {
-      const { metrics, sheetGrads, other } = await gradients(params, await hostSheetLeaves(params.sheet, names), () => params.sheet, batch, step);
-      const bySheetLeaf = new Map<string, Float32Array>(names.map((name, i) => [name, sheetGrads[i]]));
+      const { metrics, sheetGrads, other } = await gradients(params, await hostSheetLeaves(params.sheet, names), async () => params.sheet, batch, step);
+      const bySheetLeaf = new Map<string, Float32Array>(names.map((name, i) => [name, sheetGrads![i]]));
       const pick = (path: string, shape: number[]): np.Array => (path.startsWith("sheet.") ? np.array(bySheetLeaf.get(path.slice(6))!).reshape(shape) : other.get(path)!);
       return { metrics, grads: mapParamLeaves(params, pick, "native gradStep") as unknown as VisionParams };
     },

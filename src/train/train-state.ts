@@ -2,8 +2,9 @@
  * The optimiser loop's state: parameters and AdamW moments between steps, and the step itself
  * as composable gradient transformations (accumulate micro-batches -> average -> clip by global
  * norm -> AdamW). Each backend keeps the state where its step computes: jax-js arrays for the
- * jax backend (this file), host arrays for the native sheet's leaves (compiled-native.ts), so
- * the big per-column weights never cross between engines during training.
+ * jax backend (this file), host arrays for the native sheet's leaves and GPU buffers for the
+ * webgpu sheet's (compiled-native.ts), so the big per-column weights never cross between
+ * engines during training.
  */
 import { canonicalParamOrder } from "../engine/param-tree.ts";
 import { jit, type JsTree, numpy as np, tree } from "../engine/jax.ts";
@@ -32,8 +33,12 @@ export interface TrainState {
   update(lr: number): Promise<number>;
   /** Whether every parameter is finite. */
   finite(): Promise<boolean>;
-  /** The current parameters and optimiser state as jax-js trees in canonical key order, borrowed: valid until the next update or dispose. */
-  current(): { params: VisionParams; opt: AdamWState<VisionParams> };
+  /**
+   * The current parameters and optimiser state as jax-js trees in canonical key order, borrowed:
+   * valid until the next update or dispose (asynchronous: a backend that keeps them on a device
+   * reads them back here).
+   */
+  current(): Promise<{ params: VisionParams; opt: AdamWState<VisionParams> }>;
   dispose(): void;
 }
 
@@ -71,7 +76,7 @@ export function jaxTrainState(compiled: CompiledModel, params: VisionParams, opt
       return norm;
     },
     finite: () => allFinite(params),
-    current: () => ({ params, opt }),
+    current: async () => ({ params, opt }),
     dispose() {
       tree.dispose([params, opt.mu, opt.nu, grads]);
     },

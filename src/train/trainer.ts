@@ -328,7 +328,7 @@ async function trainInSession(
       train_seconds: String(priorSeconds + (performance.now() - t0) / 1000),
       ...(best ? { best: JSON.stringify(best) } : {}),
     };
-    const { params, opt } = state.current();
+    const { params, opt } = await state.current();
     const ckpt = { sheet: session.sheet, vision, geometry: session.geometry, params, connectivity: session.connectivity, step, metadata: meta };
     try {
       await saveTrainingCheckpoint(checkpointPath(dir, tag), tag === "best" ? null : optimizerPath(dir, tag), { ...ckpt, opt: tag === "best" ? null : opt });
@@ -392,7 +392,7 @@ async function trainInSession(
     if (vision.task === "classify") record.train_accuracy = parts.correct / parts.images;
     const done = step + 1;
     if (done % config.eval_every === 0 || done === config.steps) {
-      lastEval = await evaluate(session, state.current().params, testSet, config.eval_images, stats);
+      lastEval = await evaluate(session, (await state.current()).params, testSet, config.eval_images, stats);
       if (!Number.isFinite(primary(lastEval))) throw diverged(done, `the held-out ${vision.task === "mim" ? "MIM loss" : "accuracy"} is not finite`);
       Object.assign(record, prefixKeys(lastEval, "eval_"));
       if (isBetter(lastEval)) {
@@ -423,9 +423,9 @@ async function trainInSession(
   await stream.return(undefined);
   const wall = priorSeconds + (performance.now() - t0) / 1000;
   progress.done();
-  const final = lastEval ?? (await evaluate(session, state.current().params, testSet, config.eval_images, stats));
+  const final = lastEval ?? (await evaluate(session, (await state.current()).params, testSet, config.eval_images, stats));
   if (vision.task === "mim") {
-    await writeReconstructions(session, state.current().params, testSet, `${dir.root}/reconstructions.png`);
+    await writeReconstructions(session, (await state.current()).params, testSet, `${dir.root}/reconstructions.png`);
   }
   state.dispose();
   const summary: TrainSummary = {

@@ -1,14 +1,17 @@
 /// <reference types="@webgpu/types" />
 /**
  * The WebGPU sheet engine (a SheetEngine, src/engine/sheet-engine.ts): sheets on the process's
- * WebGPU device (device.ts); AdamW and the gradient norm of the host leaves on the native
- * addon's threads when it is built, else in JavaScript with the same float32 arithmetic.
+ * WebGPU device (device.ts) and the resident training state (resident.ts: parameters, moments
+ * and the gradient accumulator kept on the device, AdamW there); AdamW and the gradient norm of
+ * host leaves (the engine's host path) on the native addon's threads when it is built, else in
+ * JavaScript with the same float32 arithmetic.
  */
 import { loadNativeSheet, type NativeAdamWArgs, type NativeSheetConfig } from "../native-sheet.ts";
 import type { SheetEngine } from "../sheet-engine.ts";
 import { acquireWebGPU, type WebGPUContext, webgpuAcquired } from "./device.ts";
 import { hostAdamW, hostSumSquares } from "./host-optim.ts";
 import { PipelineCache } from "./program.ts";
+import { WebGPUResident } from "./resident.ts";
 import { WebGPUSheet, type WebGPUSheetOptions } from "./sheet.ts";
 
 export class WebGPUEngine implements SheetEngine {
@@ -30,6 +33,10 @@ export class WebGPUEngine implements SheetEngine {
   sumSquares(arrays: Float32Array[]): number {
     const native = loadNativeSheet();
     return "addon" in native ? native.addon.sumSquares(arrays) : hostSumSquares(arrays);
+  }
+
+  resident(leaves: { params: Float32Array[]; m: Float32Array[]; v: Float32Array[] }): WebGPUResident {
+    return new WebGPUResident(this.context, this.cache, leaves);
   }
 
   info(): { device: string; featureLevel: string } {

@@ -4,6 +4,7 @@
  * engine that keeps the sheet's leaves on the host updates them exactly as the addon does.
  */
 import type { NativeAdamWArgs } from "../native-sheet.ts";
+import type { ResidentAdamWArgs } from "../sheet-engine.ts";
 
 const f = Math.fround;
 
@@ -16,7 +17,28 @@ export function hostAdamW(a: NativeAdamWArgs): void {
       if (!(x instanceof Float32Array) || x.length !== a.params[i].length) throw new Error(`adamw: ${key}[${i}] must be a Float32Array of ${a.params[i].length} values (the length of the matching parameter)`);
     });
   }
-  if (!Array.isArray(a.weightDecay) || a.weightDecay.length !== n) throw new Error("adamw: weightDecay must be an array with one number per leaf (0 where no decay applies)");
+  const { lr, beta1, beta2, eps, scale, bc1, bc2, c1, c2, keep } = adamwScalars(a, n);
+  for (let l = 0; l < n; l++) {
+    const wd = f(a.weightDecay[l]);
+    const P = a.params[l];
+    const G = a.grads[l];
+    const Ms = a.m[l];
+    const Vs = a.v[l];
+    for (let i = 0; i < P.length; i++) {
+      const p = wd !== 0 ? f(P[i] * keep[l]) : P[i];
+      const g = f(G[i] * scale);
+      const m = f(f(Ms[i] * beta1) + f(g * c1));
+      const v = f(f(Vs[i] * beta2) + f(f(g * g) * c2));
+      Ms[i] = m;
+      Vs[i] = v;
+      P[i] = f(p - f(f(f(m / bc1) / f(f(Math.sqrt(f(v / bc2))) + eps)) * lr));
+    }
+  }
+}
+
+/** AdamW's float32 scalars of one update (as native/addon.cc rounds them), checked; keep[l] = 1 - lr wd_l. */
+export function adamwScalars(a: ResidentAdamWArgs, leaves: number) {
+  if (!Array.isArray(a.weightDecay) || a.weightDecay.length !== leaves) throw new Error("adamw: weightDecay must be an array with one number per leaf (0 where no decay applies)");
   if (!Number.isFinite(a.step) || a.step < 1) throw new Error("adamw: step must be a number in [1, 1e15]");
   const lr = f(a.lr);
   const beta1 = f(a.beta1);
@@ -27,24 +49,12 @@ export function hostAdamW(a: NativeAdamWArgs): void {
   const bc2 = f(1 - beta2 ** a.step);
   const c1 = f(1 - beta1);
   const c2 = f(1 - beta2);
-  for (let l = 0; l < n; l++) {
-    const wd = f(a.weightDecay[l]);
+  const keep = a.weightDecay.map((w, l) => {
+    const wd = f(w);
     if (!Number.isFinite(wd) || wd < 0) throw new Error(`adamw: weightDecay[${l}] must be a number >= 0`);
-    const keep = f(1 - f(lr * wd));
-    const P = a.params[l];
-    const G = a.grads[l];
-    const Ms = a.m[l];
-    const Vs = a.v[l];
-    for (let i = 0; i < P.length; i++) {
-      const p = wd !== 0 ? f(P[i] * keep) : P[i];
-      const g = f(G[i] * scale);
-      const m = f(f(Ms[i] * beta1) + f(g * c1));
-      const v = f(f(Vs[i] * beta2) + f(f(g * g) * c2));
-      Ms[i] = m;
-      Vs[i] = v;
-      P[i] = f(p - f(f(f(m / bc1) / f(f(Math.sqrt(f(v / bc2))) + eps)) * lr));
-    }
-  }
+    return f(1 - f(lr * wd));
+  });
+  return { lr, beta1, beta2, eps, scale, bc1, bc2, c1, c2, keep };
 }
 
 /** Sum of squares of all the arrays, in double. */

@@ -12,7 +12,10 @@
  * attention stores at most a chunk of batch elements' [H, N, N] maps at a time (chunks sized to
  * stay under the binding limit). The forward and the backward of a batch size are recorded once
  * (pipelines, uniforms, bind groups) and replayed: a call uploads its inputs, submits one compute
- * pass and reads the results back in one mapping.
+ * pass and reads the results back in one mapping. The parameters are the sheet's own buffers,
+ * uploaded from host leaves by every forward, or a resident state's (resident.ts: recorded
+ * against its buffers, nothing uploaded); with a resident state the backward also adds the
+ * gradients to its accumulator in the same submission and reads back only dx0 (and ddrive).
  */
 import type { NativeBackwardArgs, NativeForwardArgs, NativeForwardResult, NativeSheetConfig, SheetLeafName } from "../native-sheet.ts";
 import type { SheetKernel } from "../sheet-engine.ts";
@@ -23,6 +26,22 @@ import { ADD_SIGN, AXPY, GELU, POINTWISE_GROUP, ROWSUM } from "./kernels-pointwi
 import { LN_BACKWARD, LN_FORWARD, ROW_ACTIVITY, SOFTMAX, SOFTMAX_BACKWARD } from "./kernels-rows.ts";
 import { SheetLayout } from "./layout.ts";
 import { type PipelineCache, Program } from "./program.ts";
+import { Readback, type Slice, upload } from "./readback.ts";
+import type { WebGPUResident } from "./resident.ts";
+
+/** The forward's arguments when the parameters come from a resident state, and the backward's when the gradients go there. */
+export type ResidentForwardArgs = Omit<NativeForwardArgs, "params">;
+export type ResidentBackwardArgs = Omit<NativeBackwardArgs, "grads">;
+
+/**
+ * The parameter buffers a recording binds, by leaf: the sheet's own (uploaded from host leaves
+ * by every forward, key "h") or a resident state's (key "r<id>").
+ */
+interface ParamSource {
+  key: string;
+  params: Map<SheetLeafName, GPUBuffer>;
+  resident: WebGPUResident | null;
+}
 
 /** Checks of a config, with the native addon's messages. */
 export function validateSheetConfig(c: NativeSheetConfig): void {
@@ -62,14 +81,6 @@ export function checkLimits(limits: GPUSupportedLimits): void {
 }
 
 const STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST (GPUBufferUsage, without needing the globals at import)
-const MAP_READ_DST = 0x01 | 0x08; // MAP_READ | COPY_DST
-
-/** Where a float range of the readback lands. */
-interface Slice {
-  src: GPUBuffer;
-  offset: number;
-  count: number;
-}
 
 /** Options of a WebGPU sheet beyond the shared config. */
 export interface WebGPUSheetOptions {
@@ -91,11 +102,17 @@ export class WebGPUSheet implements SheetKernel {
   private disposed = false;
   private busy = false;
   private tape = false;
+  /** The parameters the taped forward read (the backward must read the same). */
+  private tapeSource: ParamSource | null = null;
+  /** The connectivity last uploaded (uploaded again only when it changes). */
+  private lastIdx: Int32Array | null = null;
   private lastBatch = 0;
   private hasWiring = false;
 
-  // parameters and gradients, by leaf
-  private readonly P = new Map<SheetLeafName, GPUBuffer>();
+  // parameters (the set the recording in progress binds: own or resident) and gradients, by leaf
+  private readonly own: ParamSource = { key: "h", params: new Map(), resident: null };
+  private residentSource: ParamSource | null = null;
+  private P = this.own.params;
   private readonly G = new Map<SheetLeafName, GPUBuffer>();
   // tape
   private readonly xs: GPUBuffer[];
@@ -133,8 +150,7 @@ export class WebGPUSheet implements SheetKernel {
   private readonly revList: GPUBuffer;
   private readonly dummy: GPUBuffer;
   private attnOut: GPUBuffer | null = null;
-  private staging: GPUBuffer | null = null;
-  private stagingBytes = 0;
+  private readonly readback: Readback;
   private readonly programs = new Map<string, Program>();
 
   constructor(
@@ -146,6 +162,7 @@ export class WebGPUSheet implements SheetKernel {
     validateSheetConfig(config);
     checkLimits(ctx.limits);
     this.device = ctx.device;
+    this.readback = new Readback(ctx.device, "webgpu sheet");
     this.L = new SheetLayout(config);
     this.Bmax = config.batch;
     const L = this.L;
@@ -158,7 +175,7 @@ export class WebGPUSheet implements SheetKernel {
     if (mapElems * 4 > maxBinding) throw new Error(`createSheet: one attention map [${H}, ${N}, ${W}] needs ${mapElems * 4} bytes, more than the WebGPU device binds (${maxBinding})`);
     const f = (count: number, label: string): GPUBuffer => this.buffer(count * 4, label, maxBinding);
     for (const leaf of L.leaves) {
-      this.P.set(leaf, f(L.size(leaf), `param ${leaf}`));
+      this.own.params.set(leaf, f(L.size(leaf), `param ${leaf}`));
       this.G.set(leaf, f(L.size(leaf), `grad ${leaf}`));
     }
     const nd = B * N * D;
@@ -218,7 +235,7 @@ export class WebGPUSheet implements SheetKernel {
     this.programs.clear();
     for (const b of this.owned) b.destroy();
     this.attnOut?.destroy();
-    this.staging?.destroy();
+    this.readback.dispose();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -349,11 +366,12 @@ export class WebGPUSheet implements SheetKernel {
   // ---------------------------------------------------------------------------------------------
   // Forward
 
-  private forwardProgram(B: number, withAttn: boolean): Program {
-    const key = `f${B}:${withAttn ? 1 : 0}`;
+  private forwardProgram(B: number, withAttn: boolean, source: ParamSource): Program {
+    const key = `f${B}:${withAttn ? 1 : 0}:${source.key}`;
     const cached = this.programs.get(key);
     if (cached) return cached;
     const p = this.program();
+    this.P = source.params;
     const { L, config } = this;
     const { N, D, HQ, M, S, H, W, dh } = L;
     const nd = B * N * D;
@@ -399,71 +417,50 @@ export class WebGPUSheet implements SheetKernel {
     return p;
   }
 
-  private uploadCommon(args: { params: Float32Array[]; connectivity: Int32Array | null }): void {
-    const q = this.device.queue;
-    this.L.leaves.forEach((leaf, i) => {
-      q.writeBuffer(this.P.get(leaf)!, 0, args.params[i]);
-    });
+  /** Upload the host parameters (own source only) and, when it changed, the connectivity with its reverse lists. */
+  private uploadCommon(params: Float32Array[] | null, connectivity: Int32Array | null): void {
+    if (params) {
+      this.L.leaves.forEach((leaf, i) => {
+        upload(this.device, this.own.params.get(leaf)!, params[i]);
+      });
+    }
     if (this.L.sparse) {
+      const idx = connectivity!;
+      const last = this.lastIdx;
+      if (last && last.length === idx.length && last.every((x, p) => x === idx[p])) return;
+      this.lastIdx = idx.slice();
       const { N, K } = this.L;
-      const idx = args.connectivity!;
-      q.writeBuffer(this.idx, 0, idx);
+      upload(this.device, this.idx, idx);
       const start = new Int32Array(N + 1);
       for (let p = 0; p < N * K; p++) start[idx[p] + 1]++;
       for (let j = 0; j < N; j++) start[j + 1] += start[j];
       const fill = start.slice(0, N);
       const list = new Int32Array(N * K);
       for (let p = 0; p < N * K; p++) list[fill[idx[p]]++] = p; // by source, then by i (p ascending)
-      q.writeBuffer(this.revStart, 0, start);
-      q.writeBuffer(this.revList, 0, list);
+      upload(this.device, this.revStart, start);
+      upload(this.device, this.revList, list);
     }
   }
 
-  private stagingFor(bytes: number): GPUBuffer {
-    if (!this.staging || this.stagingBytes < bytes) {
-      this.staging?.destroy();
-      this.stagingBytes = Math.max(16, Math.ceil(bytes / 16) * 16);
-      this.staging = this.device.createBuffer({ label: "readback", size: this.stagingBytes, usage: MAP_READ_DST });
+  /** The source binding a resident state's parameters (programs of an earlier resident state are dropped). */
+  private sourceOf(state: WebGPUResident): ParamSource {
+    const current = this.residentSource;
+    if (current?.resident === state) return current;
+    const { L } = this;
+    if (state.sizes.length !== L.leaves.length || L.leaves.some((leaf, i) => state.sizes[i] !== L.size(leaf))) {
+      throw new Error(`webgpu sheet: the resident state's leaves (${state.sizes.join(", ")}) are not this sheet's (${L.leaves.map((l) => L.size(l)).join(", ")})`);
     }
-    return this.staging;
-  }
-
-  /** Submit `record`, copy the slices into the staging buffer and read them back as Float32Arrays. */
-  private async run(record: (encoder: GPUCommandEncoder) => void, slices: Slice[]): Promise<Float32Array[]> {
-    const total = slices.reduce((a, s) => a + s.count, 0);
-    this.device.pushErrorScope("out-of-memory");
-    this.device.pushErrorScope("validation");
-    let thrown: unknown = null;
-    let staging: GPUBuffer | null = null;
-    try {
-      staging = this.stagingFor(total * 4);
-      const encoder = this.device.createCommandEncoder();
-      record(encoder);
-      let at = 0;
-      for (const s of slices) {
-        if (s.count > 0) encoder.copyBufferToBuffer(s.src, s.offset * 4, staging, at * 4, s.count * 4);
-        at += s.count;
+    if (current) {
+      const old = `:${current.key}`;
+      for (const [key, p] of this.programs) {
+        if (key.endsWith(old)) {
+          p.dispose();
+          this.programs.delete(key);
+        }
       }
-      this.device.queue.submit([encoder.finish()]);
-    } catch (e) {
-      thrown = e;
     }
-    const invalid = await this.device.popErrorScope();
-    const oom = await this.device.popErrorScope();
-    if (thrown) throw thrown;
-    const err = invalid ?? oom;
-    if (err) throw new Error(`webgpu sheet: ${err.message.split("\n")[0]}`);
-    if (!staging) throw new Error("webgpu sheet: no readback buffer");
-    await staging.mapAsync(GPUMapMode.READ, 0, Math.max(16, Math.ceil((total * 4) / 16) * 16));
-    const all = new Float32Array(staging.getMappedRange(0, Math.max(16, Math.ceil((total * 4) / 16) * 16)));
-    const out: Float32Array[] = [];
-    let at = 0;
-    for (const s of slices) {
-      out.push(all.slice(at, at + s.count));
-      at += s.count;
-    }
-    staging.unmap();
-    return out;
+    this.residentSource = { key: `r${state.id}`, params: new Map(L.leaves.map((leaf, i) => [leaf, state.params[i]])), resident: state };
+    return this.residentSource;
   }
 
   private enter(what: string): void {
@@ -475,23 +472,38 @@ export class WebGPUSheet implements SheetKernel {
   async forward(args: NativeForwardArgs): Promise<NativeForwardResult> {
     this.enter("forward");
     try {
-      return await this.forwardImpl(args);
+      this.checkParams(args.params);
+      return await this.forwardImpl(args, args.params, this.own);
     } finally {
       this.busy = false;
     }
   }
 
-  private checkForward(args: NativeForwardArgs): void {
+  /** The forward reading a resident state's parameters (nothing uploaded but the inputs). Use through WebGPUResident.forward. */
+  async forwardResident(state: WebGPUResident, args: ResidentForwardArgs): Promise<NativeForwardResult> {
+    this.enter("forward");
+    try {
+      return await this.forwardImpl(args, null, this.sourceOf(state));
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private checkParams(params: Float32Array[]): void {
+    const { L } = this;
+    if (!Array.isArray(params) || params.length !== L.leaves.length) throw new Error(`forward: params has ${params?.length} arrays, expected ${L.leaves.length}`);
+    L.leaves.forEach((leaf, i) => {
+      const a = params[i];
+      if (!(a instanceof Float32Array) || a.length !== L.size(leaf)) throw new Error(`forward: params[${i}] (${leaf}) must be a Float32Array of ${L.size(leaf)} values`);
+      finite(a, `forward: params[${i}] (${leaf})`);
+    });
+  }
+
+  private checkForward(args: ResidentForwardArgs): void {
     const { L, config } = this;
     const B = args.batch;
     if (!Number.isInteger(B) || B < 1 || B > config.batch) throw new Error(`forward: batch must be an integer from 1 to config.batch = ${config.batch}`);
     const nd = B * L.N * L.D;
-    if (!Array.isArray(args.params) || args.params.length !== L.leaves.length) throw new Error(`forward: params has ${args.params?.length} arrays, expected ${L.leaves.length}`);
-    L.leaves.forEach((leaf, i) => {
-      const a = args.params[i];
-      if (!(a instanceof Float32Array) || a.length !== L.size(leaf)) throw new Error(`forward: params[${i}] (${leaf}) must be a Float32Array of ${L.size(leaf)} values`);
-      finite(a, `forward: params[${i}] (${leaf})`);
-    });
     const vec = (a: Float32Array | null | undefined, len: number, what: string) => {
       if (!(a instanceof Float32Array)) throw new Error(`forward: ${what} must be a Float32Array of ${len} values`);
       if (a.length !== len) throw new Error(`forward: ${what} has ${a.length} values, expected ${len}`);
@@ -514,7 +526,7 @@ export class WebGPUSheet implements SheetKernel {
     }
   }
 
-  private async forwardImpl(args: NativeForwardArgs): Promise<NativeForwardResult> {
+  private async forwardImpl(args: ResidentForwardArgs, params: Float32Array[] | null, source: ParamSource): Promise<NativeForwardResult> {
     this.checkForward(args);
     const { L, config } = this;
     const B = args.batch;
@@ -524,22 +536,22 @@ export class WebGPUSheet implements SheetKernel {
       const bytes = Math.max(16, Math.ceil((this.Bmax * S * N * W * 4) / 16) * 16);
       this.attnOut = this.device.createBuffer({ label: "attention out", size: bytes, usage: STORAGE });
     }
-    const q = this.device.queue;
-    this.uploadCommon(args);
-    q.writeBuffer(this.xs[0], 0, args.x0);
-    if (config.inject_every) q.writeBuffer(this.drive!, 0, args.drive!);
+    this.uploadCommon(params, args.connectivity);
+    upload(this.device, this.xs[0], args.x0);
+    if (config.inject_every) upload(this.device, this.drive!, args.drive!);
     this.hasWiring = args.wiringWeights != null;
-    if (args.wiringWeights) q.writeBuffer(this.wir, 0, args.wiringWeights);
+    if (args.wiringWeights) upload(this.device, this.wir, args.wiringWeights);
     this.tape = false;
+    this.tapeSource = null;
     const slices: Slice[] = [
       { src: this.xs[S], offset: 0, count: B * N * D },
       { src: this.amean, offset: 0, count: N * W },
       { src: this.activity, offset: 0, count: S * B * N * 2 },
     ];
     if (withAttn) slices.push({ src: this.attnOut!, offset: 0, count: B * S * N * W });
-    const [x, amean, activity, attn] = await this.run((encoder) => {
+    const [x, amean, activity, attn] = await this.readback.run((encoder) => {
       encoder.clearBuffer(this.amean);
-      this.forwardProgram(B, withAttn).encode(encoder);
+      this.forwardProgram(B, withAttn, source).encode(encoder);
     }, slices);
     // host reductions, as the native forward: attnMean, wiring cost, L1 and Hoyer in double
     const attnMean = new Float32Array(N * W);
@@ -572,6 +584,7 @@ export class WebGPUSheet implements SheetKernel {
       xOut = args.xOut;
     }
     this.tape = args.train;
+    this.tapeSource = args.train ? source : null;
     this.lastBatch = B;
     return { x: xOut, wiring: args.wiringWeights ? wire / N : 0, l1: l1 / S, hoyer: hoyer / S, attnMean };
   }
@@ -579,11 +592,12 @@ export class WebGPUSheet implements SheetKernel {
   // ---------------------------------------------------------------------------------------------
   // Backward
 
-  private backwardProgram(B: number): Program {
-    const key = `b${B}`;
+  private backwardProgram(B: number, source: ParamSource): Program {
+    const key = `b${B}:${source.key}`;
     const cached = this.programs.get(key);
     if (cached) return cached;
     const p = this.program();
+    this.P = source.params;
     const { L, config } = this;
     const { N, D, HQ, M, S, H, W, QK, dh } = L;
     const nd = B * N * D;
@@ -681,50 +695,84 @@ export class WebGPUSheet implements SheetKernel {
   async backward(args: NativeBackwardArgs): Promise<void> {
     this.enter("backward");
     try {
-      await this.backwardImpl(args);
+      const { L } = this;
+      if (!Array.isArray(args.grads) || args.grads.length !== L.leaves.length) throw new Error(`backward: grads has ${args.grads?.length} arrays, expected ${L.leaves.length}`);
+      L.leaves.forEach((leaf, i) => {
+        if (!(args.grads[i] instanceof Float32Array) || args.grads[i].length !== L.size(leaf)) throw new Error(`backward: grads[${i}] (${leaf}) must be a Float32Array of ${L.size(leaf)} values`);
+      });
+      const out = await this.backwardImpl(args, this.own);
+      L.leaves.forEach((_, i) => {
+        args.grads[i].set(out[i]);
+      });
     } finally {
       this.busy = false;
     }
   }
 
-  private async backwardImpl(args: NativeBackwardArgs): Promise<void> {
+  /**
+   * The backward of a forward that read a resident state's parameters: the gradients are added
+   * to its accumulator in the same submission and only dx0 (and ddrive) come back. Use through
+   * WebGPUResident.backward.
+   */
+  async backwardResident(state: WebGPUResident, args: ResidentBackwardArgs): Promise<void> {
+    this.enter("backward");
+    try {
+      await this.backwardImpl(args, this.sourceOf(state));
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** acc_i += G[leaf i] for every leaf (recorded once per resident state). */
+  private accumulateProgram(source: ParamSource): Program {
+    const key = `a:${source.key}`;
+    const cached = this.programs.get(key);
+    if (cached) return cached;
+    const p = this.program();
+    this.L.leaves.forEach((leaf, i) => {
+      this.axpy(p, this.G.get(leaf)!, source.resident!.acc[i], this.L.size(leaf), { acc: true });
+    });
+    p.build();
+    this.programs.set(key, p);
+    return p;
+  }
+
+  /** Run the backward of the taped forward (which must have read `source`); returns the gradients (own source only: resident ones stay there). */
+  private async backwardImpl(args: ResidentBackwardArgs, source: ParamSource): Promise<Float32Array[]> {
     const { L, config } = this;
     if (!this.tape) throw new Error("backward: no training forward to differentiate (call forward with train: true first)");
+    if (this.tapeSource !== source) throw new Error("backward: the taped forward read other parameters (host leaves vs a resident state): call the matching backward");
     const B = this.lastBatch;
     const nd = B * L.N * L.D;
     if (!(args.dx instanceof Float32Array) || args.dx.length !== nd) throw new Error(`backward: dx has ${args.dx?.length} values, expected ${nd}`);
     finite(args.dx, "backward: dx");
-    if (!Array.isArray(args.grads) || args.grads.length !== L.leaves.length) throw new Error(`backward: grads has ${args.grads?.length} arrays, expected ${L.leaves.length}`);
-    L.leaves.forEach((leaf, i) => {
-      if (!(args.grads[i] instanceof Float32Array) || args.grads[i].length !== L.size(leaf)) throw new Error(`backward: grads[${i}] (${leaf}) must be a Float32Array of ${L.size(leaf)} values`);
-    });
     for (const key of ["wiringCoef", "activationCoef"] as const) {
       if (typeof args[key] !== "number" || !Number.isFinite(args[key])) throw new Error(`backward: ${key} must be a finite number`);
     }
     if (!(args.dx0 instanceof Float32Array) || args.dx0.length !== nd) throw new Error(`backward: dx0 must be a Float32Array of ${nd} values`);
     if (config.inject_every && !args.ddrive) throw new Error("backward: ddrive is required with config.inject_every");
     if (args.ddrive && args.ddrive.length !== nd) throw new Error(`backward: ddrive has ${args.ddrive.length} values, expected ${nd}`);
-    const q = this.device.queue;
-    q.writeBuffer(this.dst, 0, args.dx);
+    upload(this.device, this.dst, args.dx);
     const cw = this.hasWiring ? args.wiringCoef / (L.H * B * L.S * L.N) : 0;
     const act = args.activationCoef / (L.S * B * L.N * L.D);
-    q.writeBuffer(this.scalars, 0, new Float32Array([cw, act, 0, 0]));
-    const slices: Slice[] = L.leaves.map((leaf) => ({ src: this.G.get(leaf)!, offset: 0, count: L.size(leaf) }));
+    upload(this.device, this.scalars, new Float32Array([cw, act, 0, 0]));
+    const resident = source.resident !== null;
+    const slices: Slice[] = resident ? [] : L.leaves.map((leaf) => ({ src: this.G.get(leaf)!, offset: 0, count: L.size(leaf) }));
     slices.push({ src: this.dst, offset: 0, count: nd });
     if (this.ddrv) slices.push({ src: this.ddrv, offset: 0, count: nd });
-    const out = await this.run((encoder) => {
+    const out = await this.readback.run((encoder) => {
       for (const leaf of L.leaves) encoder.clearBuffer(this.G.get(leaf)!);
       if (this.ddrv) encoder.clearBuffer(this.ddrv);
-      this.backwardProgram(B).encode(encoder);
+      this.backwardProgram(B, source).encode(encoder);
+      if (resident) this.accumulateProgram(source).encode(encoder);
     }, slices);
-    L.leaves.forEach((_, i) => {
-      args.grads[i].set(out[i]);
-    });
-    args.dx0.set(out[L.leaves.length]);
+    const grads = resident ? 0 : L.leaves.length;
+    args.dx0.set(out[grads]);
     if (args.ddrive) {
-      if (this.ddrv) args.ddrive.set(out[L.leaves.length + 1]);
+      if (this.ddrv) args.ddrive.set(out[grads + 1]);
       else args.ddrive.fill(0);
     }
+    return out.slice(0, grads);
   }
 }
 
