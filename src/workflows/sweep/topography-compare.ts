@@ -195,22 +195,24 @@ export function topographyAxis(groups: readonly TopographyGroup[]): { label: str
   return { label: "configuration", x: groups.map((_, i) => i), ticks: groups.map((g, i) => ({ value: i, label: g.name })) };
 }
 
-/** Three figures: the class-map and orientation-map smoothness (with their shuffled nulls) and Moran's I, one line per area, 95 % CI bars. */
+/** Three figures: the class-map and orientation-map smoothness (with their shuffled nulls) and Moran's I, one line per area, ± 1 SD bars over seeds. */
 export function topographyFigures(groups: readonly TopographyGroup[], sweepName: string): FigureSpec[] {
   const axis = topographyAxis(groups);
   const order = axis.x.map((x, i) => [x, i] as const).sort((a, b) => a[0] - b[0]).map(([, i]) => i);
   const areaNames = [...new Set(groups.flatMap((g) => Object.keys(g.areas)))];
   const series = (key: keyof AreaTopography, name: (area: string) => string, areas: readonly string[]): LineSeries[] =>
-    areas.map((area) => {
+    areas.map((area, k) => {
       const rs = order.map((i) => groups[i].areas[area]?.[key] ?? replicates([]));
-      return { name: name(area), x: order.map((i) => axis.x[i]), y: rs.map((r) => r.mean), yRange: rs.map((r) => r.ci95) };
+      // each area a little apart in x, so the seed-spread bars of one configuration do not overlap
+      const dodge = (k - (areas.length - 1) / 2) * 0.06;
+      return { name: name(area), x: order.map((i) => axis.x[i] + dodge), y: rs.map((r) => r.mean), yRange: rs.map((r): [number, number] => [r.mean - r.std, r.mean + r.std]) };
     });
   const nullOf = (key: keyof AreaTopography): LineSeries => {
     const means = order.map((i) => replicates(Object.values(groups[i].areas).map((s) => s[key].mean).filter(Number.isFinite)).mean);
     return { name: "shuffled positions (mean of areas)", x: order.map((i) => axis.x[i]), y: means };
   };
   const n = Math.max(...groups.map((g) => g.analysed.length));
-  const caption = (what: string) => `${what} per area vs ${axis.label}: mean over the analysed seeds (up to ${n}), 95 % CI bars (Student t; wide with 2 seeds)`;
+  const caption = (what: string) => `${what} per area vs ${axis.label}: mean over the analysed seeds (up to ${n}), bars ± 1 SD across seeds (the 95 % CI is in the table)`;
   const figure = (slug: string, what: string, yLabel: string, lines: LineSeries[]): FigureSpec => ({
     file: `compare-topography-${slug}`,
     caption: caption(what),
