@@ -77,7 +77,10 @@ async function openDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   const device = await adapter.requestDevice({ requiredLimits });
   device.addEventListener("uncapturederror", (e) => {
     const ev = e as GPUUncapturedErrorEvent;
-    process.stderr.write(`columnformer webgpu: ${ev.error.message.split("\n")[0]}\n`);
+    const line = `columnformer webgpu: ${ev.error.message.split("\n")[0]}`;
+    if (typeof process !== "undefined") process.stderr.write(`${line}\n`);
+    else console.warn(line); // the browser
+
   });
   return device;
 }

@@ -18,6 +18,7 @@ import { fallBackToWasm, type BrowserDevice } from "./engine.ts";
 import { InputPanel } from "./input-panel.ts";
 import { ReadoutPanel } from "./readout-panel.ts";
 import { SheetView } from "./sheet-view.ts";
+import { type TrainHook, trainPanel } from "./train-panel.ts";
 import { readViewState, writeViewState, type ViewState } from "./url-state.ts";
 
 /** What the page exposes as `window.columnformerViewer` (for scripts and the end-to-end test). */
@@ -40,6 +41,8 @@ export interface ViewerHook {
   columnCenter(i: number): { x: number; y: number };
   numColumns: number;
   depth: number;
+  /** The Train panel's progress (train-panel.ts). */
+  train: TrainHook;
 }
 
 async function fetchBytes(url: string, what: string): Promise<Uint8Array> {
@@ -128,7 +131,9 @@ export async function runView(app: HTMLElement, m: RunManifest, base: string, de
   left.style.display = "grid";
   left.style.gap = "12px";
   left.style.alignContent = "start";
-  app.append(left, center.root, columnPanel.root, ...extras);
+  hook.train = { status: "idle", device: "", note: null, losses: [], stepsPerSecond: NaN };
+  const train = trainPanel(samples, vision.task, vision.task === "classify" ? vision.num_classes : 0, device, hook.train);
+  app.append(left, center.root, columnPanel.root, train, ...extras);
 
   function redraw(): void {
     quantity.value = state.q;
