@@ -32,10 +32,11 @@ export function trainPanel(samples: SampleSet | null, task: VisionConfig["task"]
   const { root, body } = panel("Train a small sheet in the page");
   const steps = el("input", { id: "train-steps", type: "number", min: "1", max: "5000", value: "30", title: "optimiser steps" });
   const button = el("button", { id: "train" }, "Train");
+  const what = el("div", { class: "muted" }, "a fresh sheet of the tiny preset (not the run's), trained on the held-out images");
   const device = el("div", { id: "train-device", class: "muted" });
   const rate = el("span", { id: "train-rate", class: "muted" });
   const plot = el("div", { id: "train-curve" });
-  body.append(el("div", { class: "controls" }, el("label", {}, "steps ", steps), button, rate), device, plot);
+  body.append(what, el("div", { class: "controls" }, el("label", {}, "steps ", steps), button, rate), device, plot);
   if (!samples || samples.images.length === 0) {
     button.disabled = true;
     device.textContent = "needs held-out images (the run's data set could not be read)";
@@ -44,8 +45,8 @@ export function trainPanel(samples: SampleSet | null, task: VisionConfig["task"]
   let chosen: Promise<TrainDevice> | null = null;
   let stop = false;
   let running = false;
-  const draw = (): void => {
-    plot.replaceChildren(chart(`training loss (${task === "classify" ? "cross-entropy" : "MIM"} + penalties)`, [{ key: "loss", xs: hook.losses.map((_, i) => i + 1), ys: hook.losses }]));
+  const draw = (objective: string): void => {
+    plot.replaceChildren(chart(`training loss (${objective} + penalties)`, [{ key: "loss", xs: hook.losses.map((_, i) => i + 1), ys: hook.losses }]));
   };
   const run = async (): Promise<void> => {
     running = true;
@@ -62,7 +63,10 @@ export function trainPanel(samples: SampleSet | null, task: VisionConfig["task"]
       hook.note = d.note;
       device.textContent = d.note ? `device: ${d.label} — ${d.note}` : `device: ${d.label}`;
       const total = Math.max(1, Math.min(5000, Math.round(Number(steps.value)) || 30));
-      trainer = await PageTrainer.create(pageTrainConfig(samples, task, numClasses, total, BATCH), samples, d);
+      const config = pageTrainConfig(samples, task, numClasses, total, BATCH);
+      const objective = config.vision.task === "classify" ? "cross-entropy" : "MIM";
+      what.textContent = `a fresh sheet of the tiny preset (not the run's): ${config.vision.task}, ${samples.images.length} held-out images, batch ${BATCH}`;
+      trainer = await PageTrainer.create(config, samples, d);
       hook.status = "training";
       const t0 = performance.now();
       let firstMs = 0;
@@ -73,7 +77,7 @@ export function trainPanel(samples: SampleSet | null, task: VisionConfig["task"]
         if (s.step > 1) hook.stepsPerSecond = (s.step - 1) / ((performance.now() - t0 - firstMs) / 1000);
         else firstMs = performance.now() - t0;
         rate.textContent = `step ${s.step} / ${total} · loss ${fmt(s.loss)} · ${s.step > 1 ? `${fmt(hook.stepsPerSecond)} steps/s` : `first step ${fmt(s.ms)} ms`}`;
-        draw();
+        draw(objective);
         await yieldToPage();
       }
       hook.status = stop ? "stopped" : "done";
