@@ -373,8 +373,9 @@ test("in Chromium: the Train panel trains a tiny sheet in the page (wasm without
       const train = await page.evaluate(() => window.columnformerViewer.train);
       const shown = (await page.locator("#train-device").textContent()) ?? "";
       const points = await page.locator("#train-curve path").count();
+      const forward = (await page.locator("#timing").textContent()) ?? "";
       assert.deepEqual(errors, []);
-      return { train, shown, points };
+      return { train, shown, points, forward };
     } finally {
       await browser.close();
     }
@@ -397,6 +398,7 @@ test("in Chromium: the Train panel trains a tiny sheet in the page (wasm without
     assert.match(plain.train.device, /^wasm \(jax-js\)/);
     assert.ok(plain.train.note !== null && /no WebGPU adapter|no WebGPU/.test(plain.train.note), `the one line: ${plain.train.note}`);
     assert.ok(plain.shown.includes(plain.train.note!), "the page shows why WebGPU is not training");
+    assert.match(plain.forward, /on wasm \(not webgpu: .+\)$/, "the forward's device line says why jax-js is not on WebGPU");
     check(plain, "no adapter", 25, 5);
 
     if (process.env.COLUMNFORMER_WEBGPU_REQUIRED !== "1" && process.env.COLUMNFORMER_WEBGPU_PAGE !== "1") {

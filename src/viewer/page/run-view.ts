@@ -14,7 +14,7 @@ import { ColorBar } from "./colorbar.ts";
 import { ColumnPanel } from "./column-panel.ts";
 import { curvesPanel } from "./curves.ts";
 import { el, panel, setStatus, showError } from "./dom.ts";
-import { fallBackToWasm, type BrowserDevice } from "./engine.ts";
+import { fallBackToWasm, type BrowserDevice, webgpuNote } from "./engine.ts";
 import { InputPanel } from "./input-panel.ts";
 import { ReadoutPanel } from "./readout-panel.ts";
 import { SheetView } from "./sheet-view.ts";
@@ -214,7 +214,7 @@ export async function runView(app: HTMLElement, m: RunManifest, base: string, de
         } catch (e) {
           if (dev === "webgpu") {
             console.warn(`WebGPU forward failed (${(e as Error).message}); retrying on WebAssembly`);
-            dev = await fallBackToWasm();
+            dev = await fallBackToWasm((e as Error).message);
             hook.device = dev;
             forward = await viewerForward(model, image, mask);
           } else {
@@ -223,7 +223,8 @@ export async function runView(app: HTMLElement, m: RunManifest, base: string, de
           }
         }
         hook.forwards++;
-        timing.textContent = `forward ${forward.ms.toFixed(0)} ms on ${dev}`;
+        const why = webgpuNote();
+        timing.textContent = `forward ${forward.ms.toFixed(0)} ms on ${dev}${why ? ` (not webgpu: ${why})` : ""}`;
         setStatus(`step ${model.step} checkpoint · ${dev} · forward ${forward.ms.toFixed(0)} ms`);
         readout.update(image, forward, typeof state.img === "number" ? inputPanel.label(state.img) : null);
         redraw();
