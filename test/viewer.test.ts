@@ -47,6 +47,7 @@ interface PageHook {
   attentionRow(): number[] | null;
   lastForwardMs(): number;
   columnCenter(i: number): { x: number; y: number };
+  train: { status: string; device: string; note: string | null; losses: number[]; stepsPerSecond: number };
 }
 declare const window: { columnformerViewer: PageHook };
 declare const document: { getElementById(id: string): { textContent: string | null } | null };
@@ -338,6 +339,82 @@ test("in Chromium: click a column, move the step slider, draw; the page's number
     sweepServer.child.kill("SIGINT");
   } finally {
     await browser.close();
+    server.child.kill("SIGINT");
+  }
+});
+
+/**
+ * The Train panel in Chromium: headless Chromium with --disable-gpu has no WebGPU adapter
+ * ("No available adapters"), so the page must say so in one line and train on wasm (jax-js):
+ * 25 steps, finite losses that go down, the curve and the device shown. With
+ * --enable-unsafe-webgpu Chromium offers its own SwiftShader adapter and the page trains on the
+ * project's WGSL sheet kernels; SwiftShader takes ~17 s a step on 2 cores, so that half (5 steps)
+ * runs only when COLUMNFORMER_WEBGPU_REQUIRED=1 or COLUMNFORMER_WEBGPU_PAGE=1, and with the
+ * former a page that does not train on webgpu fails.
+ */
+test("in Chromium: the Train panel trains a tiny sheet in the page (wasm without an adapter, webgpu with one)", { timeout: 400_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} is missing (apt-get install chromium; .ci/run does): the browser test is skipped`);
+    return;
+  }
+  const { chromium } = await import("playwright-core");
+  const server = await startView(runDir);
+  const trainIn = async (flags: string[], steps: number) => {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run", ...flags] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.goto(server.url);
+      await page.waitForFunction(() => window.columnformerViewer?.ready === true, null, { timeout: 60_000 });
+      await page.locator("#train-steps").fill(String(steps));
+      await page.locator("#train").click();
+      await page.waitForFunction(() => /^(done|stopped|error)/.test(window.columnformerViewer.train.status), null, { timeout: 300_000 });
+      const train = await page.evaluate(() => window.columnformerViewer.train);
+      const shown = (await page.locator("#train-device").textContent()) ?? "";
+      const points = await page.locator("#train-curve path").count();
+      const forward = (await page.locator("#timing").textContent()) ?? "";
+      assert.deepEqual(errors, []);
+      return { train, shown, points, forward };
+    } finally {
+      await browser.close();
+    }
+  };
+  /** Done after `steps` finite losses whose mean over the last `window` steps is below the first `window`'s. */
+  const check = (r: Awaited<ReturnType<typeof trainIn>>, what: string, steps: number, window: number) => {
+    assert.equal(r.train.status, "done", `${what}: ${r.train.status}`);
+    assert.equal(r.train.losses.length, steps);
+    assert.ok(r.train.losses.every(Number.isFinite), `${what}: losses ${r.train.losses}`);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const first = mean(r.train.losses.slice(0, window));
+    const last = mean(r.train.losses.slice(-window));
+    assert.ok(last < first, `${what}: the loss went from ${first} (first ${window} steps) to ${last} (last ${window})`);
+    assert.equal(r.points, 1, "the loss curve is drawn");
+    assert.ok(r.train.stepsPerSecond > 0);
+    console.log(`# ${what}: ${r.shown}; loss ${first.toFixed(3)} -> ${last.toFixed(3)}; ${r.train.stepsPerSecond.toFixed(2)} steps/s`);
+  };
+  try {
+    const plain = await trainIn(["--disable-gpu"], 25);
+    assert.match(plain.train.device, /^wasm \(jax-js\)/);
+    assert.ok(plain.train.note !== null && /no WebGPU adapter|no WebGPU/.test(plain.train.note), `the one line: ${plain.train.note}`);
+    assert.ok(plain.shown.includes(plain.train.note!), "the page shows why WebGPU is not training");
+    assert.match(plain.forward, /on wasm \(not webgpu: .+\)$/, "the forward's device line says why jax-js is not on WebGPU");
+    check(plain, "no adapter", 25, 5);
+
+    if (process.env.COLUMNFORMER_WEBGPU_REQUIRED !== "1" && process.env.COLUMNFORMER_WEBGPU_PAGE !== "1") {
+      t.diagnostic("training on webgpu in the page is not checked (Chromium's SwiftShader takes ~17 s a step here): set COLUMNFORMER_WEBGPU_PAGE=1");
+      return;
+    }
+    const gpu = await trainIn(["--enable-unsafe-webgpu"], 5);
+    if (!gpu.train.device.startsWith("webgpu")) {
+      if (process.env.COLUMNFORMER_WEBGPU_REQUIRED === "1") assert.fail(`COLUMNFORMER_WEBGPU_REQUIRED=1 but the page trained on ${gpu.train.device}: ${gpu.train.note}`);
+      t.diagnostic(`Chromium gave no WebGPU adapter with --enable-unsafe-webgpu (${gpu.train.note}); the webgpu half is not checked`);
+      return;
+    }
+    assert.equal(gpu.train.note, null);
+    assert.ok(gpu.shown.includes("WGSL sheet kernels"), gpu.shown);
+    check(gpu, "webgpu", 5, 2);
+  } finally {
     server.child.kill("SIGINT");
   }
 });

@@ -179,17 +179,23 @@ export interface NativeAddon {
   info(): { simd: string; threads: number; version: string };
 }
 
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** Whether this is Node.js: the viewer's page bundles this module (the WebGPU engine imports it) but has no addon to load. */
+const IN_NODE = typeof process !== "undefined" && typeof process.versions?.node === "string";
+const root = IN_NODE ? path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..") : "";
 
 /** Where `npm ci` puts the addon (env COLUMNFORMER_NATIVE_ADDON overrides it), and the file that records why it did not build. */
-export const NATIVE_ADDON_PATH = process.env.COLUMNFORMER_NATIVE_ADDON || path.join(root, "build", "Release", "columnformer_native.node");
-export const NATIVE_BUILD_ERROR_PATH = path.join(root, "build", "native-build-error.txt");
+export const NATIVE_ADDON_PATH = IN_NODE ? process.env.COLUMNFORMER_NATIVE_ADDON || path.join(root, "build", "Release", "columnformer_native.node") : "";
+export const NATIVE_BUILD_ERROR_PATH = IN_NODE ? path.join(root, "build", "native-build-error.txt") : "";
 
 let loaded: { addon: NativeAddon } | { error: string } | null = null;
 
 /** Load the addon once; `{error}` says why it is not available. */
 export function loadNativeSheet(): { addon: NativeAddon } | { error: string } {
   if (loaded) return loaded;
+  if (!IN_NODE) {
+    loaded = { error: "the native addon does not run in a browser" };
+    return loaded;
+  }
   if (!existsSync(NATIVE_ADDON_PATH)) {
     const why = existsSync(NATIVE_BUILD_ERROR_PATH) ? readFileSync(NATIVE_BUILD_ERROR_PATH, "utf8").trim().split("\n")[0] : "it was not built (run `npm run build:native`)";
     loaded = { error: `the native addon is not available: ${why}` };

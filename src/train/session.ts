@@ -3,8 +3,10 @@
  * layout, objective, the compiled model on the chosen backend) plus helpers to
  * move host batches to the device. Shared by every command.
  */
-import { type BatchStats, batches, type ImageBatch, type ImageDataset } from "../data/index.ts";
-import { Rng, mixSeed } from "../data/index.ts";
+// the modules themselves, not data/index.ts: the viewer's page bundles this file without the data readers
+import { type BatchStats, batches, type ImageBatch } from "../data/batches.ts";
+import type { ImageDataset } from "../data/types.ts";
+import { Rng, mixSeed } from "../engine/rng.ts";
 import { numpy as np } from "../engine/jax.ts";
 import type { Geometry } from "../geometry/index.ts";
 import { resolveSheetConfig, type SheetConfig } from "../model/config.ts";
@@ -18,6 +20,7 @@ import { blurMatrix } from "../objectives/topo-blur.ts";
 import { sparseWiringWeights, type WiringCostSpec } from "../objectives/wiring-cost.ts";
 import { resolveConnectivity, type SheetConnectivity } from "../model/sheet-connectivity.ts";
 import { type Backend, chooseBackend } from "../engine/backend.ts";
+import type { SheetEngine } from "../engine/sheet-engine.ts";
 import type { CompiledModel } from "./compiled.ts";
 import { compileJax } from "./compiled-jax.ts";
 import { compileNative } from "./compiled-native.ts";
@@ -77,6 +80,11 @@ export interface SessionOptions {
   indices?: Int32Array | null;
   /** The engine (default: see chooseBackend). */
   backend?: Backend | null;
+  /**
+   * An engine the caller has already chosen, instead of chooseBackend (which reads
+   * process.env and loads the addon): the viewer's page, training on its WebGPU engine or on jax-js.
+   */
+  engine?: { backend: Backend; engine: SheetEngine | null };
 }
 
 /** Build the session for a resolved training config. */
@@ -141,7 +149,7 @@ export function createSession(config: TrainConfig, options: SessionOptions = {})
     spatial: spatialSchedule(step),
     topo: topoSchedule(step),
   });
-  const { backend, engine } = chooseBackend(options.backend);
+  const { backend, engine } = options.engine ?? chooseBackend(options.backend);
   const base = { config, sheet, vision, geometry, layout, spec, connectivity, wiringWeights, neighbours, blur, neighbourhoods, coefficients, backend };
   const compiled = engine && backend !== "jax" ? compileNative(base, engine, backend) : compileJax(base);
   return { ...base, compiled };

@@ -77,7 +77,10 @@ async function openDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   const device = await adapter.requestDevice({ requiredLimits });
   device.addEventListener("uncapturederror", (e) => {
     const ev = e as GPUUncapturedErrorEvent;
-    process.stderr.write(`columnformer webgpu: ${ev.error.message.split("\n")[0]}\n`);
+    const line = `columnformer webgpu: ${ev.error.message.split("\n")[0]}`;
+    if (typeof process !== "undefined") process.stderr.write(`${line}\n`);
+    else console.warn(line); // the browser
+
   });
   return device;
 }
@@ -120,7 +123,7 @@ async function acquireBrowser(gpu: GPU): Promise<WebGPUAcquired> {
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) return { error: "no WebGPU adapter (navigator.gpu.requestAdapter() returned null)" };
   const device = await openDevice(adapter);
-  return { context: { device, description: `browser, ${adapter.info.description || adapter.info.vendor || "adapter"}`, featureLevel: "core", limits: device.limits } };
+  return { context: { device, description: `browser, ${[adapter.info.vendor, adapter.info.architecture, adapter.info.description].filter(Boolean).join(" ") || "adapter"}`, featureLevel: "core", limits: device.limits } };
 }
 
 /** The process's WebGPU device (acquired at the first call), or one line saying why there is none. */

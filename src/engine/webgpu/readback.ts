@@ -24,7 +24,8 @@ export function resetTraffic(): void {
 
 /** queue.writeBuffer, counted. */
 export function upload(device: GPUDevice, buffer: GPUBuffer, data: Float32Array | Int32Array): void {
-  device.queue.writeBuffer(buffer, 0, data);
+  // the cast: the browser's DOM typings reject a view typed over SharedArrayBuffer; these views never are
+  device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer>);
   traffic.writes++;
   traffic.writtenBytes += data.byteLength;
 }

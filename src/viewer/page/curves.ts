@@ -18,7 +18,8 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string,
   return e;
 }
 
-function chart(title: string, series: { key: string; xs: number[]; ys: number[] }[]): SVGSVGElement {
+/** One SVG line chart of named series over steps (the training curves' and the Train panel's). */
+export function chart(title: string, series: { key: string; xs: number[]; ys: number[] }[]): SVGSVGElement {
   const W = 300;
   const H = 170;
   const L = 46;

@@ -6,27 +6,39 @@ import { defaultDevice, init } from "./jax-browser.ts";
 
 export type BrowserDevice = "wasm" | "webgpu";
 
-/** Initialise jax-js; returns the device in use. */
+let note: string | null = null;
+
+/** One line saying why jax-js is not on WebGPU (no navigator.gpu, no adapter, an init error, ?backend=wasm), or null when it is. */
+export function webgpuNote(): string | null {
+  return note;
+}
+
+/** Initialise jax-js; returns the device in use (when it is not WebGPU, webgpuNote() says why and the console gets the line). */
 export async function initBrowserEngine(prefer: string | null): Promise<BrowserDevice> {
-  if (prefer !== "wasm" && "gpu" in navigator) {
+  if (prefer === "wasm") note = "?backend=wasm";
+  else if (!("gpu" in navigator)) note = "this browser has no WebGPU (navigator.gpu is missing)";
+  else {
     try {
       const devices = await init("webgpu");
       if (devices.includes("webgpu")) {
         defaultDevice("webgpu");
         return "webgpu";
       }
+      note = "jax-js found no WebGPU adapter";
     } catch (e) {
-      console.warn(`WebGPU unavailable (${(e as Error).message}); using WebAssembly`);
+      note = `WebGPU unavailable (${(e as Error).message})`;
     }
   }
+  console.warn(`${note}; using WebAssembly`);
   const devices = await init("wasm");
   if (!devices.includes("wasm")) throw new Error("jax-js could not start its WebAssembly backend in this browser");
   defaultDevice("wasm");
   return "wasm";
 }
 
-/** Switch to the Wasm backend (after a WebGPU failure). */
-export async function fallBackToWasm(): Promise<BrowserDevice> {
+/** Switch to the Wasm backend after a WebGPU failure (`why`, one line, becomes webgpuNote()). */
+export async function fallBackToWasm(why: string): Promise<BrowserDevice> {
+  note = `WebGPU failed (${why})`;
   await init("wasm");
   defaultDevice("wasm");
   return "wasm";

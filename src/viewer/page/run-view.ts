@@ -14,10 +14,11 @@ import { ColorBar } from "./colorbar.ts";
 import { ColumnPanel } from "./column-panel.ts";
 import { curvesPanel } from "./curves.ts";
 import { el, panel, setStatus, showError } from "./dom.ts";
-import { fallBackToWasm, type BrowserDevice } from "./engine.ts";
+import { fallBackToWasm, type BrowserDevice, webgpuNote } from "./engine.ts";
 import { InputPanel } from "./input-panel.ts";
 import { ReadoutPanel } from "./readout-panel.ts";
 import { SheetView } from "./sheet-view.ts";
+import { type TrainHook, trainPanel } from "./train-panel.ts";
 import { readViewState, writeViewState, type ViewState } from "./url-state.ts";
 
 /** What the page exposes as `window.columnformerViewer` (for scripts and the end-to-end test). */
@@ -40,6 +41,8 @@ export interface ViewerHook {
   columnCenter(i: number): { x: number; y: number };
   numColumns: number;
   depth: number;
+  /** The Train panel's progress (train-panel.ts). */
+  train: TrainHook;
 }
 
 async function fetchBytes(url: string, what: string): Promise<Uint8Array> {
@@ -128,7 +131,9 @@ export async function runView(app: HTMLElement, m: RunManifest, base: string, de
   left.style.display = "grid";
   left.style.gap = "12px";
   left.style.alignContent = "start";
-  app.append(left, center.root, columnPanel.root, ...extras);
+  hook.train = { status: "idle", device: "", note: null, losses: [], stepsPerSecond: NaN };
+  const train = trainPanel(samples, vision.task, vision.task === "classify" ? vision.num_classes : 0, device, hook.train);
+  app.append(left, center.root, columnPanel.root, train, ...extras);
 
   function redraw(): void {
     quantity.value = state.q;
@@ -209,7 +214,7 @@ export async function runView(app: HTMLElement, m: RunManifest, base: string, de
         } catch (e) {
           if (dev === "webgpu") {
             console.warn(`WebGPU forward failed (${(e as Error).message}); retrying on WebAssembly`);
-            dev = await fallBackToWasm();
+            dev = await fallBackToWasm((e as Error).message);
             hook.device = dev;
             forward = await viewerForward(model, image, mask);
           } else {
@@ -218,7 +223,8 @@ export async function runView(app: HTMLElement, m: RunManifest, base: string, de
           }
         }
         hook.forwards++;
-        timing.textContent = `forward ${forward.ms.toFixed(0)} ms on ${dev}`;
+        const why = webgpuNote();
+        timing.textContent = `forward ${forward.ms.toFixed(0)} ms on ${dev}${why ? ` (not webgpu: ${why})` : ""}`;
         setStatus(`step ${model.step} checkpoint · ${dev} · forward ${forward.ms.toFixed(0)} ms`);
         readout.update(image, forward, typeof state.img === "number" ? inputPanel.label(state.img) : null);
         redraw();
