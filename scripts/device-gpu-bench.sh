@@ -34,11 +34,13 @@ if [ "$dry" != 1 ]; then
   fi
   ldconfig -p | grep -q libvulkan.so.1 || fail "libvulkan.so.1 still not found after unpacking .gl"
   icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-  if [ -f "$icd" ] && ! ls /etc/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json >/dev/null 2>&1; then
+  # the README's advice where no driver is found; harmless where one is registered too
+  if [ -f "$icd" ] && [ -z "${VK_DRIVER_FILES:-}" ]; then
     export VK_DRIVER_FILES=$icd VK_ICD_FILENAMES=$icd
     export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
   fi
   echo "device-gpu-bench: VK_DRIVER_FILES=${VK_DRIVER_FILES:-<default search>}"
+  ls /etc/vulkan/icd.d /usr/share/vulkan/icd.d /usr/local/nvidia/share/vulkan/icd.d 2>/dev/null
   command -v nvidia-smi >/dev/null || fail "no nvidia-smi: not an NVIDIA machine"
   nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,clocks.mem --format=csv || fail "nvidia-smi failed"
   # Dawn alone on Vulkan, core: an OpenGL ES or software adapter would not be the GPU's figures
