@@ -131,7 +131,8 @@ async function main(): Promise<number> {
     return 2;
   }
   const adapter = ready.engine.info().device;
-  console.log(`gpu-bench: webgpu adapter: ${adapter}`);
+  const limits = ready.engine.context.limits;
+  console.log(`gpu-bench: webgpu adapter: ${adapter}; maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxBufferSize ${limits.maxBufferSize} (large needs 256 MiB buffers)`);
   const expected = new RegExp(env("GPU_BENCH_EXPECT_ADAPTER", "^vulkan core, "), "i");
   if ((SOFTWARE.test(adapter) || !expected.test(adapter)) && !allowSoftware) {
     console.error(`gpu-bench: FAILED: the WebGPU adapter (${adapter}) is a software one or does not match ${expected}, not the GPU; set GPU_BENCH_ALLOW_SOFTWARE=1 for a dry run`);
