@@ -5,11 +5,14 @@
  *
  * prints one JSON line: the timing, the process's peak RSS (VmHWM) and the engine. Workloads
  * (bench/train-step.ts): `reference` (the reference sheet's training step: states in, MSE on the
- * final states, AdamW) and the presets' full training steps (toDevice -> gradStep -> clip ->
+ * final states, AdamW), `large` (the same step on a 64 x 64 sheet, 4,096 dense columns) and the
+ * presets' full training steps (toDevice -> gradStep -> clip ->
  * AdamW, exactly as src/train/trainer.ts runs them, on a fixed synthetic batch).
  */
 import { readFileSync } from "node:fs";
-import { chooseBackend, type Backend } from "../src/engine/backend.ts";
+import { chooseBackend, prepareBackend, type Backend } from "../src/engine/backend.ts";
+import type { SheetEngine } from "../src/engine/sheet-engine.ts";
+import { webgpuEngineReady } from "../src/engine/webgpu/engine.ts";
 import { initEngine } from "../src/engine/engine.ts";
 import { blockUntilReady, jit, numpy as np, tree, valueAndGrad } from "../src/engine/jax.ts";
 import { sheetLeaves } from "../src/engine/native-sheet.ts";
@@ -22,7 +25,7 @@ import { Rng } from "../src/data/index.ts";
 import { adamwConfig, adamwInit, adamwUpdate, decayMaskFor, defaultNoDecay } from "../src/optim/adamw.ts";
 import { createSession, disposeSession, maskSeed, toDevice } from "../src/train/session.ts";
 import { timeCall, type Timing } from "./harness.ts";
-import { REFERENCE_BATCH, REFERENCE_OPTIM, REFERENCE_SHEET, stepConfig, type StepWorkload } from "./train-step.ts";
+import { LARGE_SHEET, REFERENCE_BATCH, REFERENCE_OPTIM, REFERENCE_SHEET, stepConfig, type StepWorkload } from "./train-step.ts";
 
 /** What a row prints. */
 export interface RowOutput {
@@ -30,6 +33,8 @@ export interface RowOutput {
   /** Peak resident set of the process (VmHWM), MiB. */
   peak_rss_mib: number;
   engine: string;
+  /** webgpu: bytes of the sheet's device buffers (kernel buffers, not the resident state's), as the sheet counts them; Dawn reports no device memory use. */
+  device_buffer_mib?: number;
   threads: number;
   first_loss: number;
   last_loss: number;
@@ -48,15 +53,66 @@ function randomHost(length: number, seed: number, scale = 1): Float32Array {
 
 type RowTiming = Omit<RowOutput, "peak_rss_mib" | "engine" | "threads">;
 
-/** The reference sheet step: x [B, N, D] in, loss mean((x_final - target)^2), AdamW on every sheet parameter. */
-async function referenceStep(backend: Backend, repeats: number): Promise<RowTiming> {
-  const { config, geometry } = resolveSheetConfig(REFERENCE_SHEET);
+/** The reference sheet step (or `large`'s): x [B, N, D] in, loss mean((x_final - target)^2), AdamW on every sheet parameter. */
+async function referenceStep(backend: Backend, repeats: number, large = false): Promise<RowTiming> {
+  const { config, geometry } = resolveSheetConfig(large ? LARGE_SHEET : REFERENCE_SHEET);
   const size = REFERENCE_BATCH * config.num_columns * config.dim;
   const x = randomHost(size, 1);
   const target = randomHost(size, 2);
   const params = initSheet(config, geometry, 0);
+  if (backend === "webgpu") return referenceWebGPU(webgpuEngine(), config, params, x, target, repeats);
   return backend === "native" ? referenceNative(config, params, x, target, repeats) : referenceJax(config, params, x, target, repeats);
 }
+
+/** The WebGPU engine, or an error (never a silent fallback to another backend). Call after prepareBackend("webgpu"). */
+function webgpuEngine(): SheetEngine & { resident: NonNullable<SheetEngine["resident"]> } {
+  const ready = webgpuEngineReady();
+  if (ready === null || "error" in ready) throw new Error(`backend webgpu: ${ready === null ? "the device was not acquired" : ready.error}`);
+  return ready.engine;
+}
+
+/**
+ * As the webgpu train state keeps the sheet: parameters, moments and the gradient accumulator
+ * resident on the device (src/engine/webgpu/resident.ts); the final states cross to the host for
+ * the loss and its cotangent crosses back, as in the trainer. Consumes `params`.
+ */
+async function referenceWebGPU(engine: ReturnType<typeof webgpuEngine>, config: SheetConfig, params: SheetParams, x: Float32Array, target: Float32Array, repeats: number): Promise<RowTiming> {
+  const kernel = engine.createSheet(nativeSheetConfig(config, { inject: "first" }, REFERENCE_BATCH));
+  const names = sheetLeaves(config);
+  const host = await hostSheetLeaves(params, names);
+  const optim = adamwConfig(REFERENCE_OPTIM);
+  const weightDecay = names.map((name) => (defaultNoDecay(`sheet.${name}`, sheetLeaf(params, name).shape) ? 0 : optim.weight_decay));
+  tree.dispose(params);
+  const zeros = () => host.map((p) => new Float32Array(p.length));
+  const resident = engine.resident({ params: host, m: zeros(), v: zeros() });
+  const dx = new Float32Array(x.length);
+  const dx0 = new Float32Array(x.length);
+  const losses: number[] = [];
+  let t = 0;
+  try {
+    const timing = await timeCall(async () => {
+      const out = await resident.forward(kernel, { x0: x, drive: null, connectivity: null, wiringWeights: null, batch: REFERENCE_BATCH, train: true, attn: null });
+      let loss = 0;
+      for (let i = 0; i < x.length; i++) {
+        const e = out.x[i] - target[i];
+        loss += e * e;
+        dx[i] = (2 * e) / x.length;
+      }
+      losses.push(loss / x.length);
+      await resident.backward(kernel, { dx, wiringCoef: 0, activationCoef: 0, dx0, ddrive: null });
+      await resident.adamw({ lr: optim.lr, beta1: optim.beta1, beta2: optim.beta2, eps: optim.eps, weightDecay, step: ++t });
+    }, repeats);
+    if (!(await resident.finite())) throw new Error("webgpu reference step: parameters not finite");
+    deviceBufferBytes = (kernel as { info?: () => { bytes: number } }).info?.().bytes ?? null;
+    return { timing, first_loss: losses[0], last_loss: losses[losses.length - 1] };
+  } finally {
+    resident.dispose();
+    kernel.dispose();
+  }
+}
+
+/** Bytes of the last webgpu sheet's device buffers (null when none ran). */
+let deviceBufferBytes: number | null = null;
 
 /** As the native train state keeps the sheet: parameters and moments on the host, updated by the addon's AdamW. Consumes `params`. */
 async function referenceNative(config: SheetConfig, params: SheetParams, x: Float32Array, target: Float32Array, repeats: number): Promise<RowTiming> {
@@ -123,9 +179,11 @@ async function referenceJax(config: SheetConfig, params: SheetParams, xHost: Flo
 }
 
 /** A preset's training step exactly as the trainer runs it, on a fixed synthetic batch. */
-async function presetStep(workload: Exclude<StepWorkload, "reference">, backend: Backend, repeats: number): Promise<RowTiming> {
+async function presetStep(workload: "tiny" | "small", backend: Backend, repeats: number): Promise<RowTiming> {
   const config = stepConfig(workload);
+  if (backend === "webgpu") webgpuEngine();
   const session = createSession(config, { backend });
+  if (session.backend !== backend) throw new Error(`backend ${backend} was asked for, the session runs on ${session.backend}`);
   const { vision } = session;
   const s = vision.image_size;
   const host = {
@@ -158,18 +216,29 @@ async function presetStep(workload: Exclude<StepWorkload, "reference">, backend:
   }
 }
 
-async function main(): Promise<void> {
-  const args = JSON.parse(process.argv[2] ?? "{}") as { workload: StepWorkload; backend: Backend; repeats: number };
+/** One row: the workload on the backend (webgpu: the device is acquired first, and its absence is an error). */
+export async function runStepRow(args: { workload: StepWorkload; backend: Backend; repeats: number }): Promise<RowOutput> {
   const info = await initEngine();
-  const row = args.workload === "reference" ? await referenceStep(args.backend, args.repeats) : await presetStep(args.workload, args.backend, args.repeats);
+  await prepareBackend(args.backend);
+  const row =
+    args.workload === "reference" || args.workload === "large"
+      ? await referenceStep(args.backend, args.repeats, args.workload === "large")
+      : await presetStep(args.workload, args.backend, args.repeats);
   const native = args.backend === "native" ? chooseBackend("native").addon!.info() : null;
-  const out: RowOutput = {
+  const webgpu = args.backend === "webgpu" ? webgpuEngineReady() : null;
+  return {
     ...row,
     peak_rss_mib: peakRssMiB(),
-    engine: native ? `native (${native.simd})` : `jax-js ${info.version} (Wasm)`,
+    engine: native ? `native (${native.simd})` : webgpu && "engine" in webgpu ? `webgpu (${webgpu.engine.info().device})` : `jax-js ${info.version} (Wasm)`,
     threads: native ? native.threads : info.threads,
+    ...(deviceBufferBytes !== null ? { device_buffer_mib: deviceBufferBytes / 2 ** 20 } : {}),
   };
-  process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
-await main();
+async function main(): Promise<void> {
+  const args = JSON.parse(process.argv[2] ?? "{}") as { workload: StepWorkload; backend: Backend; repeats: number };
+  process.stdout.write(`${JSON.stringify(await runStepRow(args))}\n`);
+}
+
+// run as a script (not when imported, e.g. by bench/gpu-bench.ts or its bundle)
+if (/step-row\.[cm]?[jt]s$/.test(process.argv[1] ?? "")) await main();

@@ -44,6 +44,9 @@ import torch.nn.functional as F
 #   attn_bias_init: [N * N] floats (optional; zeros when absent)
 #   batch_size, mask_ratio, lr, beta1, beta2, eps, weight_decay, clip_norm (null = off), wiring_lambda
 #   repeats (timed steps after one first call and one warm-up), seed, threads (torch threads)
+#   device (optional): "cpu" (default) or "cuda"; on cuda the parameters and the batch live on
+#     the GPU and every timed step ends with torch.cuda.synchronize() (loss.item() syncs too),
+#     and the output adds the GPU's name and its peak allocated memory
 
 PATCH_NORM_EPS = 1e-6
 
@@ -211,19 +214,25 @@ def main() -> None:
     torch.manual_seed(cfg.get("seed", 0))
     gen = torch.Generator().manual_seed(cfg.get("seed", 0))
 
+    device = torch.device(cfg.get("device", "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("torch_step.py: device cuda asked for, but torch.cuda.is_available() is False")
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
     b = cfg["batch_size"]
-    params = build_params(cfg, gen)
+    # built on the CPU from the seeded generator (the same values on either device), then moved
+    params = {name: t.detach().to(device).requires_grad_(True) for name, t in build_params(cfg, gen).items()}
     if cfg.get("workload") == "sheet":
         # the reference sheet step: only the sheet's parameters, states [B, N, D] in, MSE on the final states
         params = {name: t for name, t in params.items() if name.startswith("sheet.")}
-        x0 = torch.randn(b, cfg["num_columns"], cfg["dim"], generator=gen)
-        target = torch.randn(b, cfg["num_columns"], cfg["dim"], generator=gen)
+        x0 = torch.randn(b, cfg["num_columns"], cfg["dim"], generator=gen).to(device)
+        target = torch.randn(b, cfg["num_columns"], cfg["dim"], generator=gen).to(device)
         compute_loss = lambda: sheet_loss_fn(params, x0, target, cfg)  # noqa: E731
     else:
         s, c = cfg["image_size"], cfg["channels"]
         num_patches = (s // cfg["patch_size"]) ** 2
-        images = torch.rand(b, s, s, c, generator=gen)  # a fixed synthetic batch in [0, 1]
-        compute_loss = lambda: loss_fn(params, images, random_mask(b, num_patches, cfg["mask_ratio"], gen), cfg)  # noqa: E731
+        images = torch.rand(b, s, s, c, generator=gen).to(device)  # a fixed synthetic batch in [0, 1]
+        compute_loss = lambda: loss_fn(params, images, random_mask(b, num_patches, cfg["mask_ratio"], gen).to(device), cfg)  # noqa: E731
     opt = make_optimizer(params, cfg)
     leaves = list(params.values())
 
@@ -235,18 +244,23 @@ def main() -> None:
             norm = torch.nn.utils.clip_grad_norm_(leaves, cfg["clip_norm"]).item()
         opt.step()
         opt.zero_grad(set_to_none=True)
+        sync()
         return loss.item(), norm
 
+    sync()
     t = time.perf_counter()
     first_loss, _ = step()
     first_ms = (time.perf_counter() - t) * 1000
     step()  # warm-up
+    sync()
     rss_warm = rss_mib()
     times = []
     last_loss = first_loss
     for _ in range(cfg["repeats"]):
+        sync()
         t = time.perf_counter()
         last_loss, _ = step()
+        sync()
         times.append((time.perf_counter() - t) * 1000)
     rss_end = rss_mib()
     ordered = sorted(times)
@@ -273,6 +287,16 @@ def main() -> None:
                 "rss_after_repeats_mib": rss_end,
                 "first_loss": first_loss,
                 "last_loss": last_loss,
+                "device": str(device),
+                **(
+                    {
+                        "gpu": torch.cuda.get_device_name(device),
+                        "cuda_peak_allocated_mib": torch.cuda.max_memory_allocated(device) / 2**20,
+                        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+                    }
+                    if device.type == "cuda"
+                    else {}
+                ),
             }
         )
     )

@@ -7,16 +7,21 @@
  *   - `tiny`, `small`: the presets' full MIM training steps exactly as src/train/trainer.ts runs
  *     them (toDevice -> gradStep -> clip -> AdamW), at batch 32 without gradient accumulation,
  *     on a fixed synthetic batch.
- * Every native / jax-js row runs in its own process (bench/step-row.ts), so its peak RSS is its
+ *   - `large` (not in `npm run bench` by default; bench/gpu-bench.ts): the reference step on a
+ *     64 x 64 sheet, 4,096 dense columns (attention maps [B, N, N]), attention bias zeros.
+ * Backends: native and jax-js by default; env BENCH_BACKENDS (comma-separated, e.g.
+ * "native,jax,webgpu") picks others, webgpu included (its rows fail loudly without an adapter).
+ * Every native / jax-js / webgpu row runs in its own process (bench/step-row.ts), so its peak RSS is its
  * own. Reported as median step time, images/s and the ratio PyTorch time / native time.
  */
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { type Backend, parseBackend } from "../src/engine/backend.ts";
 import { initEngine } from "../src/engine/engine.ts";
 import { loadNativeSheet } from "../src/engine/native-sheet.ts";
 import { localAttentionBias } from "../src/model/attention.ts";
-import { resolveSheetConfig } from "../src/model/config.ts";
+import { resolveSheetConfig, type SheetConfigInput } from "../src/model/config.ts";
 import { parseTrainConfig, type TrainConfig } from "../src/train/config.ts";
 import { PRESETS } from "../src/train/presets.ts";
 import { createSession, disposeSession, type Session } from "../src/train/session.ts";
@@ -28,9 +33,26 @@ import { describeTorch, findTorchPython, runTorchStep, TORCH_SKIPPED, torchTimin
 
 export { REFERENCE_SHEET };
 
-/** The workloads timed, in order. */
+/** The workloads timed by `npm run bench`, in order. */
 export const STEP_WORKLOADS = ["reference", "tiny", "small"] as const;
-export type StepWorkload = (typeof STEP_WORKLOADS)[number];
+/** Every workload a row can run (bench/gpu-bench.ts times `large` too). */
+export const ALL_STEP_WORKLOADS = ["reference", "tiny", "small", "large"] as const;
+export type StepWorkload = (typeof ALL_STEP_WORKLOADS)[number];
+
+/**
+ * The 4,096-column sheet: the reference sheet's dims on a 64 x 64 grid, dense (every column
+ * attends to all 4,096: maps [B, N, N]; the webgpu sheet holds them a chunk of the batch at a
+ * time, mapBytes default 256 MiB). Attention bias starts at zeros so that PyTorch's config need
+ * not carry the N x N local bias (16.7 M floats); the arithmetic is the same.
+ */
+export const LARGE_SHEET: SheetConfigInput = { ...REFERENCE_SHEET, geometry: { kind: "grid", height: 64, width: 64 }, attn_bias_init: "zeros" };
+
+/** The backends `npm run bench` times: env BENCH_BACKENDS (comma-separated), default native and jax. */
+export function benchBackends(): Backend[] {
+  const env = process.env.BENCH_BACKENDS;
+  if (!env) return ["native", "jax"];
+  return env.split(",").map((s) => parseBackend(s.trim(), "BENCH_BACKENDS"));
+}
 
 /** Batch and optimiser of the reference sheet step. */
 export const REFERENCE_BATCH = 32;
@@ -57,7 +79,7 @@ export function trainStepFlops(session: Session): number {
 const STEP_ROW = path.join(path.dirname(fileURLToPath(import.meta.url)), "step-row.ts");
 
 /** Run one row in its own process; null (with the reason on stderr) when it fails, e.g. jax-js's 4 GiB heap. */
-function runRow(workload: StepWorkload, backend: "native" | "jax", repeats: number): RowOutput | { failed: string } {
+function runRow(workload: StepWorkload, backend: Backend, repeats: number): RowOutput | { failed: string } {
   const r = spawnSync(process.execPath, ["--import", "tsx", STEP_ROW, JSON.stringify({ workload, backend, repeats })], {
     encoding: "utf8",
     maxBuffer: 64 * 2 ** 20,
@@ -73,8 +95,8 @@ function runRow(workload: StepWorkload, backend: "native" | "jax", repeats: numb
   return JSON.parse(lines[lines.length - 1]) as RowOutput;
 }
 
-/** The PyTorch config of a workload. */
-function torchConfig(workload: StepWorkload, repeats: number): Record<string, unknown> {
+/** The PyTorch config of a workload (bench/torch_step.py; `device` "cpu" or "cuda"). */
+export function torchConfig(workload: StepWorkload, repeats: number, device: "cpu" | "cuda" = "cpu"): Record<string, unknown> {
   const optim = (o: { lr: number; beta1: number; beta2: number; eps: number; weight_decay: number }) => ({ lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay });
   const sheetFields = (sheet: ReturnType<typeof resolveSheetConfig>["config"], distances: Float32Array) => ({
     num_columns: sheet.num_columns,
@@ -87,10 +109,10 @@ function torchConfig(workload: StepWorkload, repeats: number): Record<string, un
     norm_eps: sheet.norm_eps,
     attn_bias_init: sheet.attn_bias_init === "local" ? Array.from(localAttentionBias(distances, sheet.attn_bias_sigma), (v) => Math.round(v * 1e6) / 1e6) : null,
   });
-  if (workload === "reference") {
-    const { config, geometry } = resolveSheetConfig(REFERENCE_SHEET);
+  if (workload === "reference" || workload === "large") {
+    const { config, geometry } = resolveSheetConfig(workload === "large" ? LARGE_SHEET : REFERENCE_SHEET);
     // the image fields only shape unused front-end parameters
-    return { workload: "sheet", ...sheetFields(config, geometry.distances), patch_size: 1, channels: 1, output_start: 0, output_end: 1, learned_init_state: false, batch_size: REFERENCE_BATCH, ...optim(REFERENCE_OPTIM), clip_norm: null, repeats, seed: 0 };
+    return { workload: "sheet", ...sheetFields(config, geometry.distances), patch_size: 1, channels: 1, output_start: 0, output_end: 1, learned_init_state: false, batch_size: REFERENCE_BATCH, ...optim(REFERENCE_OPTIM), clip_norm: null, repeats, seed: 0, device };
   }
   const config = stepConfig(workload);
   const { config: sheet, geometry } = resolveSheetConfig(config.sheet);
@@ -115,13 +137,14 @@ function torchConfig(workload: StepWorkload, repeats: number): Record<string, un
     wiring_lambda: config.wiring.lambda,
     repeats,
     seed: config.seed,
+    device,
   };
 }
 
 /** Workload description and FLOPs of a workload. */
-function describeWorkload(workload: StepWorkload): { info: Record<string, unknown>; flops: number; convention: string; batch: number } {
-  if (workload === "reference") {
-    const { config } = resolveSheetConfig(REFERENCE_SHEET);
+export function describeWorkload(workload: StepWorkload): { info: Record<string, unknown>; flops: number; convention: string; batch: number } {
+  if (workload === "reference" || workload === "large") {
+    const { config } = resolveSheetConfig(workload === "large" ? LARGE_SHEET : REFERENCE_SHEET);
     return {
       info: { kind: "train step", workload, batch: REFERENCE_BATCH, num_columns: config.num_columns, dim: config.dim, qk_dim: config.qk_dim, mlp_dim: config.mlp_dim, depth: config.depth, step: "sheet forward + backward of MSE on the final states + AdamW" },
       flops: (1 + BACKWARD_FACTOR) * sheetForwardFlops(config, REFERENCE_BATCH),
@@ -156,8 +179,8 @@ export async function benchTrainStep(ctx: { repeats: number; onStart?: (name: st
   const threads = Math.max(1, info.threads);
   for (const workload of STEP_WORKLOADS) {
     const { info: desc, flops, convention, batch } = describeWorkload(workload);
-    for (const backend of ["native", "jax"] as const) {
-      const name = `train step ${workload} (${backend === "jax" ? "jax-js" : "native"})`;
+    for (const backend of benchBackends()) {
+      const name = `train step ${workload} (${backend === "jax" ? "jax-js" : backend})`;
       if (backend === "native" && !nativeAvailable) {
         failures.set(`${workload} native`, "native addon not built");
         continue;
@@ -193,11 +216,14 @@ export function formatTrainStepComparison(results: BenchResult[]): string[] {
     const torch = of("torch");
     const cell = (r: BenchResult | undefined, label: string, key: string) =>
       r ? `${label} ${r.medianMs.toFixed(0)} ms (${(r.workload.images_per_second as number).toFixed(0)} img/s, peak RSS ${r.peakRssMiB.toFixed(0)} MiB)` : `${label} ${failures.has(key) ? `FAILED (${failures.get(key)})` : "not run"}`;
+    const webgpu = of("webgpu");
     const parts = [cell(native, "native", `${workload} native`), cell(jax, "jax-js", `${workload} jax`)];
+    if (webgpu || failures.has(`${workload} webgpu`)) parts.push(cell(webgpu, "webgpu", `${workload} webgpu`));
     if (torch) parts.push(`PyTorch ${torch.medianMs.toFixed(0)} ms (${torch.workload.engine}, ${torch.workload.threads} threads, ${torch.workload.blas})`);
     const ratios = [
       ...(native && torch ? [`PyTorch / native = ${(torch.medianMs / native.medianMs).toFixed(2)}`] : []),
       ...(native && jax ? [`jax-js / native = ${(jax.medianMs / native.medianMs).toFixed(2)}`] : []),
+      ...(webgpu && torch ? [`webgpu / PyTorch = ${(webgpu.medianMs / torch.medianMs).toFixed(2)}`] : []),
     ];
     lines.push(`train step ${workload}: ${parts.join("; ")}${ratios.length ? `; ${ratios.join(", ")}` : ""}`);
   }
