@@ -85,7 +85,7 @@ function treeOf(leaves: Leaves, dtype: "float32" | "float64"): SheetParams {
 }
 
 const f64 = (values: ArrayLike<number>, shape: number[]): np.Array => np.array(Float64Array.from(values)).reshape(shape);
-const f32 = (values: ArrayLike<number>): Float32Array => Float32Array.from(values);
+export const f32 = (values: ArrayLike<number>): Float32Array => Float32Array.from(values);
 
 export interface Case {
   what: string;
