@@ -8,6 +8,13 @@ export type BrowserDevice = "wasm" | "webgpu";
 
 let note: string | null = null;
 
+/** Why the page cannot use WebGPU before any adapter is asked for (`?backend=wasm`, no navigator.gpu), or null. */
+export function webgpuRuledOut(prefer: string | null): string | null {
+  if (prefer === "wasm") return "?backend=wasm";
+  if (!("gpu" in navigator)) return "this browser has no WebGPU (navigator.gpu is missing)";
+  return null;
+}
+
 /** One line saying why jax-js is not on WebGPU (no navigator.gpu, no adapter, an init error, ?backend=wasm), or null when it is. */
 export function webgpuNote(): string | null {
   return note;
@@ -15,9 +22,8 @@ export function webgpuNote(): string | null {
 
 /** Initialise jax-js; returns the device in use (when it is not WebGPU, webgpuNote() says why and the console gets the line). */
 export async function initBrowserEngine(prefer: string | null): Promise<BrowserDevice> {
-  if (prefer === "wasm") note = "?backend=wasm";
-  else if (!("gpu" in navigator)) note = "this browser has no WebGPU (navigator.gpu is missing)";
-  else {
+  note = webgpuRuledOut(prefer);
+  if (note === null) {
     try {
       const devices = await init("webgpu");
       if (devices.includes("webgpu")) {

@@ -8,7 +8,7 @@
 import type { Backend } from "../../engine/backend.ts";
 import type { SheetEngine } from "../../engine/sheet-engine.ts";
 import { loadWebGPUEngine } from "../../engine/webgpu/engine.ts";
-import type { BrowserDevice } from "./engine.ts";
+import { type BrowserDevice, webgpuRuledOut } from "./engine.ts";
 
 export interface TrainDevice {
   /** The training seam's backend: "webgpu" (WGSL sheet kernels) or "jax" (jax-js runs everything). */
@@ -23,8 +23,8 @@ export interface TrainDevice {
 /** Choose once per page; `prefer` is the page's `?backend=` (wasm forces jax-js), `jax` the device jax-js runs on. */
 export async function chooseTrainDevice(prefer: string | null, jax: BrowserDevice): Promise<TrainDevice> {
   const onJax = (why: string): TrainDevice => ({ backend: "jax", engine: null, label: `${jax} (jax-js)`, note: `${why}; training on ${jax} (jax-js)` });
-  if (prefer === "wasm") return onJax("?backend=wasm");
-  if (!("gpu" in navigator)) return onJax("this browser has no WebGPU (navigator.gpu is missing)");
+  const ruledOut = webgpuRuledOut(prefer);
+  if (ruledOut) return onJax(ruledOut);
   const r = await loadWebGPUEngine();
   if ("error" in r) return onJax(r.error);
   return { backend: "webgpu", engine: r.engine, label: `webgpu (WGSL sheet kernels: ${r.engine.info().device}; front end and readout on jax-js ${jax})`, note: null };
