@@ -16,6 +16,7 @@ import { type SheetConfigInput, connectivityK, resolveSheetConfig } from "../src
 import { sheetStepFlops } from "../src/model/cost.ts";
 import { type BenchResult, repeatsFromEnv, timeCall, withFlops } from "./harness.ts";
 import { BACKWARD_FACTOR, REFERENCE_SHEET } from "./sheet.ts";
+import { distanceMatrix } from "../src/geometry/metric.ts";
 
 export interface NativeSheetBenchOptions {
   repeats: number;
@@ -103,7 +104,7 @@ export async function benchNativeSheet(options: NativeSheetBenchOptions): Promis
   const x0 = values(101, size, 1);
   const dx = values(102, size, 1 / size);
   const wiring = new Float32Array(n * w);
-  if (k === null) for (let p = 0; p < n * n; p++) wiring[p] = geometry.distances[p];
+  if (k === null) wiring.set(distanceMatrix(geometry));
   else wiring.fill(1);
   const connectivity = k === null ? null : new Int32Array(n * k).map((_, p) => (Math.floor(p / k) + (p % k)) % n);
   const grads = params.map((p) => new Float32Array(p.length));

@@ -28,6 +28,7 @@ import { Rng } from "../src/data/index.ts";
 import { type NativeAddon, sheetLeaves } from "../src/engine/native-sheet.ts";
 import { chooseBackend } from "../src/engine/backend.ts";
 import { localConnectivity } from "../src/geometry/connectivity.ts";
+import { euclideanMetric } from "../src/geometry/metric.ts";
 import { gridLayout } from "../src/geometry/grid.ts";
 import type { SheetConfig } from "../src/model/config.ts";
 import { nativeSheetConfig } from "../src/model/sheet-native.ts";
@@ -139,7 +140,7 @@ export function measure(addon: NativeAddon, variant: ScaleVariant, n: number, st
   const dist = (i: number, j: number) => Math.hypot(pos[2 * i] - pos[2 * j], pos[2 * i + 1] - pos[2 * j + 1]);
   if (variant === "sparse") {
     const t = performance.now();
-    indices = localConnectivity(pos, 2, s.k);
+    indices = localConnectivity(euclideanMetric(pos, 2), s.k);
     row.connectivityMs = performance.now() - t;
     distances = Float32Array.from(indices, (j, e) => dist(Math.floor(e / s.k), j));
   } else {

@@ -12,6 +12,7 @@ import { initSheet, sheetApply } from "../src/model/sheet.ts";
 import { wiringCostFromDistances } from "../src/objectives/wiring-cost.ts";
 import type { BenchResult } from "./harness.ts";
 import { timeCall, withFlops } from "./harness.ts";
+import { distanceMatrix } from "../src/geometry/metric.ts";
 
 /** The reference sheet: N = 256 columns on a 16 x 16 grid, D 128, qk 32, MLP 128, depth 4. */
 export const REFERENCE_SHEET: SheetConfigInput = {
@@ -77,7 +78,7 @@ export async function benchSheet(options: SheetBenchOptions): Promise<BenchResul
 
   const params = initSheet(config, geometry, seed);
   const x = random.normal(random.key(seed + 1), [batch, n, config.dim]);
-  const distances = np.array(geometry.distances).reshape([n, n]);
+  const distances = np.array(distanceMatrix(geometry)).reshape([n, n]);
 
   const workload = {
     batch,

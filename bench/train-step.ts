@@ -30,6 +30,7 @@ import { withFlops } from "./harness.ts";
 import { BACKWARD_FACTOR, REFERENCE_SHEET, sheetForwardFlops } from "./sheet.ts";
 import type { RowOutput } from "./step-row.ts";
 import { describeTorch, findTorchPython, runTorchStep, TORCH_SKIPPED, torchTiming } from "./torch.ts";
+import { distanceMatrix } from "../src/geometry/metric.ts";
 
 export { REFERENCE_SHEET };
 
@@ -112,7 +113,7 @@ export function torchConfig(workload: StepWorkload, repeats: number, device: "cp
   if (workload === "reference" || workload === "large") {
     const { config, geometry } = resolveSheetConfig(workload === "large" ? LARGE_SHEET : REFERENCE_SHEET);
     // the image fields only shape unused front-end parameters
-    return { workload: "sheet", ...sheetFields(config, geometry.distances), patch_size: 1, channels: 1, output_start: 0, output_end: 1, learned_init_state: false, batch_size: REFERENCE_BATCH, ...optim(REFERENCE_OPTIM), clip_norm: null, repeats, seed: 0, device };
+    return { workload: "sheet", ...sheetFields(config, distanceMatrix(geometry)), patch_size: 1, channels: 1, output_start: 0, output_end: 1, learned_init_state: false, batch_size: REFERENCE_BATCH, ...optim(REFERENCE_OPTIM), clip_norm: null, repeats, seed: 0, device };
   }
   const config = stepConfig(workload);
   const { config: sheet, geometry } = resolveSheetConfig(config.sheet);
@@ -120,7 +121,7 @@ export function torchConfig(workload: StepWorkload, repeats: number, device: "cp
   const { layout, vision } = session;
   disposeSession(session);
   return {
-    ...sheetFields(sheet, geometry.distances),
+    ...sheetFields(sheet, distanceMatrix(geometry)),
     image_size: vision.image_size,
     patch_size: vision.patch_size,
     channels: vision.channels,

@@ -17,6 +17,7 @@ import { buildGeometry } from "../src/geometry/index.ts";
 import type { Area } from "../src/geometry/types.ts";
 import { wiringCostFromDistances } from "../src/objectives/wiring-cost.ts";
 import { Rng } from "../src/engine/rng.ts";
+import { distanceMatrix } from "../src/geometry/metric.ts";
 
 const close = (actual: number, expected: number, tol = 1e-6, msg?: string): void =>
   assert.ok(Math.abs(actual - expected) <= tol, msg ?? `expected ${expected}, got ${actual}`);
@@ -73,11 +74,11 @@ test("local attention on a line: mean distance and locality curve by hand", () =
 test("locality curve is non-decreasing and exactly 1 at the largest distance on a random map", () => {
   const geo = buildGeometry({ kind: "grid", height: 4, width: 5 });
   const a = randomAttention(20, 7);
-  const maxD = Math.max(...geo.distances);
+  const maxD = Math.max(...distanceMatrix(geo));
   const radii = Array.from({ length: 30 }, (_, k) => (k * maxD) / 29);
-  const curve = localityCurve(a, geo.distances, radii);
+  const curve = localityCurve(a, distanceMatrix(geo), radii);
   for (let k = 1; k < curve.length; k++) assert.ok(curve[k] >= curve[k - 1] - 1e-12, `not monotone at ${k}`);
-  assert.equal(localityCurve(a, geo.distances, [maxD])[0], 1);
+  assert.equal(localityCurve(a, distanceMatrix(geo), [maxD])[0], 1);
   assert.ok(curve[0] > 0 && curve[0] < 1); // r = 0 is the self mass
   close(curve[0], selfAttentionMass(a), 1e-6);
 });
@@ -90,8 +91,8 @@ test("uniform attention: entropy log N, self mass 1/N, L1 wiring cost exactly la
   close(h.entropy, Math.log(n), 1e-6);
   close(h.normalized, 1, 1e-6);
   close(selfAttentionMass(a), 1 / n, 1e-7);
-  close(wiringCosts(a, geo.distances, { lambda: 0.3 }).l1, 0.3, 1e-6);
-  close(wiringCosts(a, geo.distances, { lambda: 0.3, p: 2 }).l1, 0.3, 1e-6);
+  close(wiringCosts(a, distanceMatrix(geo), { lambda: 0.3 }).l1, 0.3, 1e-6);
+  close(wiringCosts(a, distanceMatrix(geo), { lambda: 0.3, p: 2 }).l1, 0.3, 1e-6);
   // one-hot rows have zero entropy
   const eye = new Float32Array(n * n);
   for (let i = 0; i < n; i++) eye[i * n + i] = 1;
@@ -124,9 +125,9 @@ test("wiring costs agree with the training objective (jax-js)", async () => {
   const geo = buildGeometry({ kind: "grid", height: 3, width: 3, self_offset: 0.5 });
   const n = geo.numColumns;
   const a = randomAttention(n, 3);
-  const ours = wiringCosts(a, geo.distances, { lambda: 0.7, p: 1.5, sigma: 1.3 });
+  const ours = wiringCosts(a, distanceMatrix(geo), { lambda: 0.7, p: 1.5, sigma: 1.3 });
   const jaxCost = async (spec: Parameters<typeof wiringCostFromDistances>[2]): Promise<number> => {
-    const c = wiringCostFromDistances(np.array(a).reshape([1, 1, n, n]), np.array(geo.distances).reshape([n, n]), spec);
+    const c = wiringCostFromDistances(np.array(a).reshape([1, 1, n, n]), np.array(distanceMatrix(geo)).reshape([n, n]), spec);
     return (await c.data())[0];
   };
   close(ours.l1, await jaxCost({ form: "l1", lambda: 0.7, p: 1.5 }), 1e-5);
@@ -159,13 +160,13 @@ test("distance histogram: hand values on the line, mass sums to 1", () => {
   const geo = buildGeometry({ kind: "grid", height: 5, width: 5 });
   const a = randomAttention(25, 11);
   for (const bins of [1, 3, 10, 40]) {
-    const r = distanceHistogram(a, geo.distances, bins);
+    const r = distanceHistogram(a, distanceMatrix(geo), bins);
     assert.equal(r.edges.length, bins + 1);
     assert.equal(r.mass.length, bins);
     close(r.mass.reduce((s, m) => s + m, 0), 1, 1e-9);
   }
-  assert.throws(() => distanceHistogram(a, geo.distances, [1, 1]));
-  assert.throws(() => distanceHistogram(a, geo.distances, 0));
+  assert.throws(() => distanceHistogram(a, distanceMatrix(geo), [1, 1]));
+  assert.throws(() => distanceHistogram(a, distanceMatrix(geo), 0));
 });
 
 test("area flow on a 3-area toy: feedforward / feedback / lateral by hand", () => {

@@ -21,12 +21,15 @@ import {
   torusDistance,
 } from "../src/geometry/index.ts";
 import type { Geometry, GeometrySpec } from "../src/geometry/index.ts";
+import { distanceMatrix, distanceRow, geometryMetric } from "../src/geometry/metric.ts";
+import { connectionDistances, localConnectivity } from "../src/geometry/connectivity.ts";
+import { sparseWiringWeights } from "../src/objectives/wiring-cost.ts";
 
 const f32 = Math.fround;
 const SQRT2 = Math.SQRT2;
 
 function dist(g: Geometry, i: number, j: number): number {
-  return g.distances[i * g.numColumns + j];
+  return distanceMatrix(g)[i * g.numColumns + j];
 }
 
 function pos(g: Geometry, i: number): number[] {
@@ -56,7 +59,7 @@ function euclid(a: number[], b: number[]): number {
 /** Symmetric, non-negative, and (without self_offset) zero on the diagonal. */
 function checkMetricBasics(g: Geometry, zeroDiagonal = true): void {
   const n = g.numColumns;
-  assert.equal(g.distances.length, n * n);
+  assert.equal(distanceMatrix(g).length, n * n);
   for (let i = 0; i < n; i++) {
     if (zeroDiagonal) assert.equal(dist(g, i, i), 0, `diagonal ${i}`);
     for (let j = 0; j < n; j++) {
@@ -92,7 +95,7 @@ describe("all kinds", () => {
   for (const spec of SMALL) {
     test(`${spec.kind} ${JSON.stringify(spec).slice(0, 60)}: symmetric, diagonal, triangle inequality`, () => {
       const g = buildGeometry(spec);
-      assert.ok(g.distances instanceof Float32Array);
+      assert.ok(distanceMatrix(g) instanceof Float32Array);
       assert.ok(g.positions instanceof Float64Array);
       assert.equal(g.positions.length, g.numColumns * g.positionDim);
       const s = spec.self_offset ?? 0;
@@ -111,7 +114,7 @@ describe("grid", () => {
   test("2x2 distance matrix by hand", () => {
     const g = buildGeometry({ kind: "grid", height: 2, width: 2 });
     const r = f32(SQRT2);
-    assert.deepEqual(Array.from(g.distances), [0, 1, 1, r, 1, 0, r, 1, 1, r, 0, 1, r, 1, 1, 0]);
+    assert.deepEqual(Array.from(distanceMatrix(g)), [0, 1, 1, r, 1, 0, r, 1, 1, r, 0, 1, r, 1, 1, 0]);
     assert.deepEqual(Array.from(g.positions), [-0.5, -0.5, 0.5, -0.5, -0.5, 0.5, 0.5, 0.5]);
   });
 
@@ -129,7 +132,7 @@ describe("grid", () => {
   test("1x1 grid is a single column at the origin", () => {
     const g = buildGeometry({ kind: "grid", height: 1, width: 1 });
     assert.deepEqual(Array.from(g.positions), [0, 0]);
-    assert.deepEqual(Array.from(g.distances), [0]);
+    assert.deepEqual(Array.from(distanceMatrix(g)), [0]);
   });
 });
 
@@ -274,7 +277,7 @@ describe("sphere", () => {
   test("max distance approaches pi * r as the count grows; two points by the naive angle", () => {
     const g = buildGeometry({ kind: "sphere", num_columns: 400 });
     let maxD = 0;
-    for (const d of g.distances) maxD = Math.max(maxD, d);
+    for (const d of distanceMatrix(g)) maxD = Math.max(maxD, d);
     assert.ok(maxD > 0.99 * Math.PI && maxD <= f32(Math.PI), `max ${maxD}`);
     const two = buildGeometry({ kind: "sphere", num_columns: 2 });
     // Two points: the geodesic is the angle between them (radius 1), computed naively from the positions.
@@ -291,7 +294,7 @@ describe("self_offset", () => {
     const g = buildGeometry({ kind: "grid", height: 2, width: 2, self_offset: s });
     const a = f32(Math.sqrt(1 + s * s));
     const b = f32(Math.sqrt(2 + s * s));
-    assert.deepEqual(Array.from(g.distances), [f32(s), a, a, b, a, f32(s), b, a, a, b, f32(s), a, b, a, a, f32(s)]);
+    assert.deepEqual(Array.from(distanceMatrix(g)), [f32(s), a, a, b, a, f32(s), b, a, a, b, f32(s), a, b, a, a, f32(s)]);
     assert.equal(g.spec.self_offset, s);
     assert.equal(describeGeometry(g), "grid 2x2 (4 columns, self offset 0.5)");
   });
@@ -444,6 +447,44 @@ function esc(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
+describe("metric without the N x N matrix", () => {
+  test("columnDistance equals the dense matrix (float32) on every kind, and the matrix is built once", () => {
+    for (const spec of [
+      { kind: "torus", height: 5, width: 6, self_offset: 0.5 },
+      { kind: "sphere", num_columns: 30, radius: 2 },
+      { kind: "stacked", widths: [3, 2] },
+    ] as GeometrySpec[]) {
+      const g = buildGeometry(spec);
+      const m = geometryMetric(g);
+      const n = g.numColumns;
+      const d = distanceMatrix(g);
+      assert.equal(distanceMatrix(g), d, "cached");
+      for (let i = 0; i < n; i++) {
+        const row = distanceRow(m, i, new Float64Array(n));
+        for (let j = 0; j < n; j++) assert.equal(Math.fround(row[j]), d[i * n + j], `${spec.kind} (${i}, ${j})`);
+      }
+    }
+  });
+
+  test("a sparse sheet beyond 32,768 columns: connectivity and wiring weights without the dense matrix", () => {
+    const side = 182; // 33,124 columns
+    const g = buildGeometry({ kind: "torus", height: side, width: side });
+    assert.throws(() => distanceMatrix(g), /33124 columns are too many for its dense 33124 x 33124 distance matrix \(at most 32768\).*sparse sheet\.connectivity/);
+    const k = 5;
+    const idx = localConnectivity(geometryMetric(g), k);
+    const n = g.numColumns;
+    // column 0 sits in a corner of the grid layout: its four neighbours wrap around
+    assert.deepEqual(Array.from(idx.subarray(0, k)), [0, 1, side - 1, side, n - side]);
+    const d = connectionDistances(geometryMetric(g), idx, k);
+    assert.deepEqual(Array.from(d.subarray(0, k)), [0, 1, 1, 1, 1]);
+    // L1 weights d / mean(d) over all pairs, with the mean of torus distances from one column (all are alike)
+    const w = sparseWiringWeights(geometryMetric(g), d, n, k, { form: "l1", lambda: 1 });
+    let mean = 0;
+    for (let j = 0; j < n; j++) mean += torusDistance(side, side, 0, 0, Math.floor(j / side), j % side) / n;
+    assert.ok(Math.abs(w[1] - 1 / mean) < 1e-6 / mean, `weight ${w[1]} vs ${1 / mean}`);
+  });
+});
+
 describe("spec validation", () => {
   const cases: [unknown, RegExp][] = [
     [{ kind: "stacked", widths: [8, 0] }, /^geometry\.widths\[1\] must be a positive integer, got 0$/],
@@ -458,7 +499,7 @@ describe("spec validation", () => {
     [{ kind: "hex", height: 2 }, /^geometry\.kind must be one of "grid", "torus", "stacked", "sphere", "custom", got "hex"$/],
     [{ kind: "custom", positions: [[0]], metric: "cosine" }, /^geometry\.metric must be "euclidean"/],
     [null, /^geometry spec must be an object/],
-    [{ kind: "sphere", num_columns: 40000 }, /^geometry has 40000 columns/],
+    [{ kind: "sphere", num_columns: 2 ** 24 + 1 }, /^geometry has 16777217 columns, more than the 16777216/],
   ];
   for (const [spec, re] of cases) {
     test(`buildGeometry rejects ${JSON.stringify(spec)}`, () => throwsMessage(() => buildGeometry(spec as GeometrySpec), re));

@@ -6,6 +6,7 @@ import { resolveSheetConfig } from "../src/model/config.ts";
 import type { SheetParams } from "../src/model/params.ts";
 import { initSheet, sheetApply } from "../src/model/sheet.ts";
 import { wiringCostFromDistances } from "../src/objectives/wiring-cost.ts";
+import { distanceMatrix } from "../src/geometry/metric.ts";
 
 before(async () => {
   await initEngine();
@@ -43,7 +44,7 @@ function settledRss(): number {
 async function rssGrowthMiB(iterations: number, leak: boolean, windows = 3): Promise<number> {
   const params = initSheet(config, geometry, 0);
   const x = np.ones([4, n, config.dim]);
-  const dist = np.array(geometry.distances).reshape([n, n]);
+  const dist = np.array(distanceMatrix(geometry)).reshape([n, n]);
   const kept: np.Array[] = [];
   const run = async () => {
     const [value, grads] = step(tree.ref(params), x.ref, dist.ref);

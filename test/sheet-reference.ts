@@ -17,6 +17,7 @@ import { resolveConnectivity, type SheetConnectivity } from "../src/model/sheet-
 import { columnActivity } from "../src/model/vision.ts";
 import { wiringCost } from "../src/objectives/wiring-cost.ts";
 import { seededValues } from "./naive-sheet.ts";
+import { distanceMatrix } from "../src/geometry/metric.ts";
 
 /** max |a - b| / max |b|. */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -122,7 +123,7 @@ export async function makeProblem(c: Case, seed: number): Promise<Problem> {
     conn = resolveConnectivity(config, geometry);
     if (c.indices && conn) {
       const indices = c.indices(n, k);
-      const distances = new Float32Array(n * k).map((_, p) => geometry.distances[Math.floor(p / k) * n + indices[p]]);
+      const distances = new Float32Array(n * k).map((_, p) => distanceMatrix(geometry)[Math.floor(p / k) * n + indices[p]]);
       conn = { n, k, indices, distances };
     }
   }

@@ -19,8 +19,9 @@ import { loadVisionCheckpoint } from "../src/checkpoint/vision-checkpoint.ts";
 import { openDataset } from "../src/data/index.ts";
 import { initEngine } from "../src/engine/engine.ts";
 import { jit, numpy as np, tree, valueAndGrad } from "../src/engine/jax.ts";
-import { localConnectivity, nearestByDistanceMatrix, smallWorldByDistanceMatrix } from "../src/geometry/connectivity.ts";
-import { buildGeometry } from "../src/geometry/index.ts";
+import { localConnectivity, smallWorldConnectivity } from "../src/geometry/connectivity.ts";
+import { buildGeometry, fibonacciSphere, geodesicDistance, type GeometrySpec, torusDistance } from "../src/geometry/index.ts";
+import { distanceMatrix, geometryMetric } from "../src/geometry/metric.ts";
 import { resolveSheetConfig, type SheetConfig } from "../src/model/config.ts";
 import { sheetStepFlops } from "../src/model/cost.ts";
 import type { SheetParams } from "../src/model/params.ts";
@@ -107,43 +108,86 @@ describe("sparse sheet config", () => {
     assert.throws(() => sheetConfig({ connectivity: { kind: "file", path: nodePath.join(dir, "missing.csv") } }), /connectivity\.path: .*cannot read it/);
   });
 
-  test("neighbours follow the geometry's own metric (torus wrap-around) and small-world rows are distinct", () => {
+  test("neighbours follow the geometry's own metric (torus wrap-around, sphere, self offset) and small-world rows are distinct", () => {
     const torus = buildGeometry({ kind: "torus", height: 4, width: 4 });
-    const idx = nearestByDistanceMatrix(torus.distances, 16, 5);
+    const idx = localConnectivity(geometryMetric(torus), 5);
     // column 0 (row 0, col 0): itself, then its four wrap-around neighbours 1, 3, 4, 12
     assert.deepEqual(Array.from(idx.subarray(0, 5)), [0, 1, 3, 4, 12]);
-    // on Euclidean layouts it agrees with the position-based search (same tie order)
-    const grid = buildGeometry({ kind: "grid", height: 5, width: 7 });
-    assert.deepEqual(nearestByDistanceMatrix(grid.distances, 35, 9), localConnectivity(grid.positions, 2, 9));
+    // every row agrees with brute force over the geometry's own distance, computed independently
+    for (const [name, spec, d, k] of METRIC_CASES) {
+      const g = buildGeometry(spec);
+      assert.deepEqual(localConnectivity(geometryMetric(g), k), bruteNearest(d, g.numColumns, k), name);
+    }
     for (const decay of [0, 2]) {
-      const sw = smallWorldByDistanceMatrix(torus.distances, 16, 3, 4, { seed: 5, decay });
-      assert.deepEqual(sw, smallWorldByDistanceMatrix(torus.distances, 16, 3, 4, { seed: 5, decay }));
+      const sw = smallWorldConnectivity(geometryMetric(torus), 3, 4, { seed: 5, decay });
+      assert.deepEqual(sw, smallWorldConnectivity(geometryMetric(torus), 3, 4, { seed: 5, decay }));
+      const local = localConnectivity(geometryMetric(torus), 3);
       for (let i = 0; i < 16; i++) {
         const row = Array.from(sw.subarray(i * 7, i * 7 + 7));
-        assert.deepEqual(row.slice(0, 3), Array.from(nearestByDistanceMatrix(torus.distances, 16, 3).subarray(i * 3, i * 3 + 3)));
+        assert.deepEqual(row.slice(0, 3), Array.from(local.subarray(i * 3, i * 3 + 3)));
         assert.equal(new Set(row).size, 7, `row ${i} has repeated sources`);
       }
     }
   });
 });
 
-test("small-world long-range draws follow max(d, floor)^-decay over the non-local columns", () => {
-  const g = buildGeometry({ kind: "grid", height: 6, width: 6 });
-  const n = 36;
-  const [i, kLocal, draws] = [14, 5, 3000];
-  const local = nearestByDistanceMatrix(g.distances, n, kLocal).subarray(i * kLocal, (i + 1) * kLocal);
-  const floor = g.distances[i * n + local[kLocal - 1]];
-  const tv = (decay: number, law: (d: number) => number): number => {
+/** Distances computed independently of src/geometry/metric.ts, per geometry. */
+const torusD = (h: number, w: number) => (i: number, j: number) => torusDistance(h, w, Math.floor(i / w), i % w, Math.floor(j / w), j % w);
+const gridD = (w: number, s: number) => (i: number, j: number) => Math.sqrt((Math.floor(i / w) - Math.floor(j / w)) ** 2 + ((i % w) - (j % w)) ** 2 + s * s);
+const sphereD = (n: number) => {
+  const p = fibonacciSphere(n);
+  return (i: number, j: number) => (i === j ? 0 : geodesicDistance(p.subarray(3 * i, 3 * i + 3), p.subarray(3 * j, 3 * j + 3), 1));
+};
+const METRIC_CASES: [string, GeometrySpec, (i: number, j: number) => number, number][] = [
+  ["torus 5 x 7 (odd)", { kind: "torus", height: 5, width: 7 }, torusD(5, 7), 9],
+  ["torus 6 x 4 (even: ties across the wrap)", { kind: "torus", height: 6, width: 4 }, torusD(6, 4), 13],
+  ["torus 1 x 9", { kind: "torus", height: 1, width: 9 }, torusD(1, 9), 5],
+  ["torus 2 x 3, k = N", { kind: "torus", height: 2, width: 3 }, torusD(2, 3), 6],
+  ["grid 5 x 6, self offset 1.5", { kind: "grid", height: 5, width: 6, self_offset: 1.5 }, gridD(6, 1.5), 7],
+  ["sphere 60", { kind: "sphere", num_columns: 60 }, sphereD(60), 8],
+];
+
+/** Row i = [i, then the k - 1 other columns by ascending (float32 distance, index)]. */
+function bruteNearest(d: (i: number, j: number) => number, n: number, k: number): Int32Array {
+  const out = new Int32Array(n * k);
+  for (let i = 0; i < n; i++) {
+    const others = Array.from({ length: n }, (_, j) => j).filter((j) => j !== i);
+    others.sort((a, b) => Math.fround(d(i, a)) - Math.fround(d(i, b)) || a - b);
+    out.set([i, ...others.slice(0, k - 1)], i * k);
+  }
+  return out;
+}
+
+test("small-world long-range draws follow max(d, floor)^-decay in the geometry's metric", () => {
+  const cases: [string, GeometrySpec, (i: number, j: number) => number, number][] = [
+    ["grid 6 x 6", { kind: "grid", height: 6, width: 6 }, gridD(6, 0), 14],
+    ["torus 6 x 6 (images across the wrap)", { kind: "torus", height: 6, width: 6 }, torusD(6, 6), 0],
+    ["grid 6 x 6, self offset 2", { kind: "grid", height: 6, width: 6, self_offset: 2 }, gridD(6, 2), 0],
+    ["sphere 36", { kind: "sphere", num_columns: 36 }, sphereD(36), 7],
+  ];
+  const [kLocal, draws] = [5, 3000];
+  for (const [name, spec, d, i] of cases) {
+    const g = buildGeometry(spec);
+    const n = g.numColumns;
+    const local = Array.from(bruteNearest(d, n, kLocal).subarray(i * kLocal, (i + 1) * kLocal));
+    const floor = d(i, local[kLocal - 1]);
     const counts = new Float64Array(n);
-    for (let seed = 0; seed < draws; seed++) counts[smallWorldByDistanceMatrix(g.distances, n, kLocal, 1, { seed, decay })[i * (kLocal + 1) + kLocal]]++;
-    const w = Float64Array.from({ length: n }, (_, j) => (local.includes(j) ? 0 : law(Math.max(g.distances[i * n + j], floor))));
-    const total = w.reduce((a, b) => a + b, 0);
-    return w.reduce((acc, wj, j) => acc + Math.abs(counts[j] / draws - wj / total) / 2, 0);
-  };
-  // 3000 draws over 31 outcomes: sampling noise gives TV ~ 0.03; a wrong law gives > 0.1
-  assert.ok(tv(2, (d) => d ** -2) < 0.06, "decay 2");
-  assert.ok(tv(0, () => 1) < 0.06, "decay 0 (uniform)");
-  assert.ok(tv(2, () => 1) > 0.1, "positive control: decay-2 draws are not uniform");
+    for (let seed = 0; seed < draws; seed++) counts[smallWorldConnectivity(geometryMetric(g), kLocal, 1, { seed, decay: 2 })[i * (kLocal + 1) + kLocal]]++;
+    const tv = (law: (d: number) => number): number => {
+      const w = Float64Array.from({ length: n }, (_, j) => (local.includes(j) ? 0 : law(Math.max(d(i, j), floor))));
+      const total = w.reduce((a, b) => a + b, 0);
+      return w.reduce((acc, wj, j) => acc + Math.abs(counts[j] / draws - wj / total) / 2, 0);
+    };
+    // 3000 draws over 31 outcomes: sampling noise gives TV ~ 0.03; a wrong law gives > 0.1
+    assert.ok(tv((x) => x ** -2) < 0.06, `${name}: decay 2 (TV ${tv((x) => x ** -2).toFixed(3)})`);
+    if (spec.self_offset === undefined) assert.ok(tv(() => 1) > 0.1, `${name}: positive control, decay-2 draws are not uniform`);
+  }
+  const g = buildGeometry({ kind: "torus", height: 6, width: 6 });
+  const counts = new Float64Array(36);
+  for (let seed = 0; seed < draws; seed++) counts[smallWorldConnectivity(geometryMetric(g), kLocal, 1, { seed, decay: 0 })[kLocal]]++;
+  const local = new Set(bruteNearest(torusD(6, 6), 36, kLocal).subarray(0, kLocal));
+  const tvUniform = counts.reduce((acc, c, j) => acc + Math.abs(c / draws - (local.has(j) ? 0 : 1 / 31)) / 2, 0);
+  assert.ok(tvUniform < 0.06, `decay 0 is uniform (TV ${tvUniform.toFixed(3)})`);
 });
 
 describe("a sparse sheet with K = N equals the dense sheet", () => {
@@ -252,8 +296,8 @@ describe("wiring cost over K connections", () => {
     const sparse = new Float32Array(2 * n * n);
     for (let m = 0; m < 2; m++) for (let p = 0; p < n * n; p++) sparse[m * n * n + p] = dense[m * n * n + Math.floor(p / n) * n + conn.indices[p]];
     for (const spec of [{ form: "l1" as const, lambda: 1 }, { form: "l1" as const, lambda: 1, p: 2 }, { form: "cross_entropy" as const, lambda: 1, sigma: 1.5 }]) {
-      const want = (await read(wiringCostFromDistances(np.array(dense).reshape([2, n, n]), np.array(geometry.distances).reshape([n, n]), spec)))[0];
-      const weights = sparseWiringWeights(geometry.distances, conn.distances, n, conn.k, spec);
+      const want = (await read(wiringCostFromDistances(np.array(dense).reshape([2, n, n]), np.array(distanceMatrix(geometry)).reshape([n, n]), spec)))[0];
+      const weights = sparseWiringWeights(geometryMetric(geometry), conn.distances, n, conn.k, spec);
       let got = 0;
       for (let m = 0; m < 2; m++) for (let p = 0; p < n * n; p++) got += sparse[m * n * n + p] * weights[p];
       assertClose([got / (2 * n)], [want], 1e-5, spec.form);
@@ -353,7 +397,7 @@ describe("end to end", () => {
     const ckpt = await loadVisionCheckpoint(last);
     assert.deepEqual(ckpt.params.sheet.attn.attn_bias!.shape, [8, 3]);
     const geometry = buildGeometry(cfg.sheet.geometry as never);
-    assert.deepEqual(ckpt.connectivity!.indices, nearestByDistanceMatrix(geometry.distances, 8, 3));
+    assert.deepEqual(ckpt.connectivity!.indices, bruteNearest((i, j) => distanceMatrix(geometry)[i * 8 + j], 8, 3));
     tree.dispose(ckpt.params);
 
     const model = await loadTrainedModel(last);

@@ -20,7 +20,8 @@ import {
   smallWorldConnectivity,
   validateConnectivity,
 } from "../src/geometry/connectivity.ts";
-import { fibonacciSphere, gridLayout, stackedLayout, torusDistance } from "../src/geometry/index.ts";
+import { buildGeometry, fibonacciSphere, gridLayout, stackedLayout, torusDistance } from "../src/geometry/index.ts";
+import { euclideanMetric, geometryMetric } from "../src/geometry/metric.ts";
 import { Rng } from "../src/engine/rng.ts";
 import { denseAttention, sparseAttention } from "../src/model/sparse-attention.ts";
 
@@ -79,7 +80,7 @@ describe("localConnectivity", () => {
   ];
   for (const [name, positions, dims, k] of cases) {
     test(`matches brute force: ${name}`, () => {
-      assert.deepEqual(localConnectivity(positions, dims, k), bruteLocal(positions, dims, k));
+      assert.deepEqual(localConnectivity(euclideanMetric(positions, dims), k), bruteLocal(positions, dims, k));
     });
   }
 
@@ -87,7 +88,7 @@ describe("localConnectivity", () => {
     const side = 128;
     const positions = gridLayout(side, side).positions;
     const k = 16;
-    const got = localConnectivity(positions, 2, k);
+    const got = localConnectivity(euclideanMetric(positions, 2), k);
     const n = side * side;
     for (const i of [0, 1, side - 1, side, 5 * side + 7, n / 2 + 3, n - side, n - 1]) {
       const others = Array.from({ length: n }, (_, j) => j).filter((j) => j !== i);
@@ -98,9 +99,9 @@ describe("localConnectivity", () => {
 
   test("rejects bad arguments with a clear message", () => {
     const p = randomPositions(10, 2, 7);
-    assert.throws(() => localConnectivity(p, 2, 11), /k must be an integer in 1\.\.10/);
-    assert.throws(() => localConnectivity(p, 3, 2), /not a multiple of dims/);
-    assert.throws(() => localConnectivity(Float64Array.from([0, NaN]), 2, 1), /must be finite/);
+    assert.throws(() => localConnectivity(euclideanMetric(p, 2), 11), /k must be an integer in 1\.\.10/);
+    assert.throws(() => localConnectivity(euclideanMetric(p, 3), 2), /not a multiple of dims/);
+    assert.throws(() => localConnectivity(euclideanMetric(Float64Array.from([0, NaN]), 2), 1), /must be finite/);
   });
 });
 
@@ -110,13 +111,13 @@ describe("smallWorldConnectivity", () => {
 
   test("local prefix, distinct far sources, deterministic per seed", () => {
     for (const decay of [0, 2]) {
-      const a = smallWorldConnectivity(positions, 2, 6, 4, { seed: 3, decay });
-      const b = smallWorldConnectivity(positions, 2, 6, 4, { seed: 3, decay });
-      const c = smallWorldConnectivity(positions, 2, 6, 4, { seed: 4, decay });
+      const a = smallWorldConnectivity(euclideanMetric(positions, 2), 6, 4, { seed: 3, decay });
+      const b = smallWorldConnectivity(euclideanMetric(positions, 2), 6, 4, { seed: 3, decay });
+      const c = smallWorldConnectivity(euclideanMetric(positions, 2), 6, 4, { seed: 4, decay });
       assert.deepEqual(a, b);
       assert.notDeepEqual(a, c);
       validateConnectivity(a, n, 10);
-      const local = localConnectivity(positions, 2, 6);
+      const local = localConnectivity(euclideanMetric(positions, 2), 6);
       for (let i = 0; i < n; i++) {
         const row = Array.from(a.subarray(i * 10, i * 10 + 10));
         assert.deepEqual(row.slice(0, 6), Array.from(local.subarray(i * 6, i * 6 + 6)));
@@ -129,10 +130,10 @@ describe("smallWorldConnectivity", () => {
   function drawTV(i: number, kLocal: number, decay: number, draws: number): number {
     const p = gridLayout(6, 6).positions;
     const m = 36;
-    const local = new Set(localConnectivity(p, 2, kLocal).subarray(i * kLocal, (i + 1) * kLocal));
+    const local = new Set(localConnectivity(euclideanMetric(p, 2), kLocal).subarray(i * kLocal, (i + 1) * kLocal));
     const counts = new Float64Array(m);
     for (let seed = 0; seed < draws; seed++) {
-      counts[smallWorldConnectivity(p, 2, kLocal, 1, { seed, decay })[i * (kLocal + 1) + kLocal]]++;
+      counts[smallWorldConnectivity(euclideanMetric(p, 2), kLocal, 1, { seed, decay })[i * (kLocal + 1) + kLocal]]++;
     }
     const w = Float64Array.from({ length: m }, (_, j) => (local.has(j) ? 0 : Math.sqrt(sqDist(p, 2, i, j)) ** -decay));
     const total = w.reduce((s, v) => s + v, 0);
@@ -149,16 +150,16 @@ describe("smallWorldConnectivity", () => {
     // Positive control: the decay-2 draws are far from uniform.
     const p = gridLayout(6, 6).positions;
     const counts = new Float64Array(36);
-    for (let seed = 0; seed < 3000; seed++) counts[smallWorldConnectivity(p, 2, 5, 1, { seed, decay: 2 })[14 * 6 + 5]]++;
-    const local = new Set(localConnectivity(p, 2, 5).subarray(14 * 5, 15 * 5));
+    for (let seed = 0; seed < 3000; seed++) counts[smallWorldConnectivity(euclideanMetric(p, 2), 5, 1, { seed, decay: 2 })[14 * 6 + 5]]++;
+    const local = new Set(localConnectivity(euclideanMetric(p, 2), 5).subarray(14 * 5, 15 * 5));
     let tvUniform = 0;
     for (let j = 0; j < 36; j++) tvUniform += Math.abs(counts[j] / 3000 - (local.has(j) ? 0 : 1 / 31)) / 2;
     assert.ok(tvUniform > 0.1, `decay 2 should not look uniform (TV ${tvUniform})`);
   });
 
   test("rejects impossible requests", () => {
-    assert.throws(() => smallWorldConnectivity(positions, 2, 100, 30, { seed: 0 }), /exceeds the 120 columns/);
-    assert.throws(() => smallWorldConnectivity(positions, 2, 4, 2, { seed: 0, decay: -1 }), /decay must be/);
+    assert.throws(() => smallWorldConnectivity(euclideanMetric(positions, 2), 100, 30, { seed: 0 }), /exceeds the 120 columns/);
+    assert.throws(() => smallWorldConnectivity(euclideanMetric(positions, 2), 4, 2, { seed: 0, decay: -1 }), /decay must be/);
   });
 });
 
@@ -193,15 +194,18 @@ describe("connectivity files and distances", () => {
     assert.throws(() => parseConnectivity("", 3, "csv"), /no rows/);
   });
 
-  test("connection distances: Euclidean and a custom metric", () => {
+  test("connection distances: Euclidean and the torus's wrap-around metric", () => {
     const positions = gridLayout(4, 5).positions;
-    const idx = localConnectivity(positions, 2, 4);
-    const d = connectionDistances(positions, 2, idx, 4);
+    const idx = localConnectivity(euclideanMetric(positions, 2), 4);
+    const d = connectionDistances(euclideanMetric(positions, 2), idx, 4);
     for (let t = 0; t < idx.length; t++) assert.equal(d[t], Math.fround(Math.sqrt(sqDist(positions, 2, Math.floor(t / 4), idx[t]))));
-    const torus = connectionDistances(positions, 2, idx, 4, (i, j) => torusDistance(4, 5, Math.floor(i / 5), i % 5, Math.floor(j / 5), j % 5));
-    assert.equal(torus[0], 0);
-    assert.equal(torus[4 * 4 + 1], 1); // column 4 (row 0, col 4) to its nearest, column 3 or 9
-    assert.throws(() => connectionDistances(positions, 2, idx, 3), /expected N \* K = 20 \* 3/);
+    const torus = connectionDistances(geometryMetric(buildGeometry({ kind: "torus", height: 4, width: 5 })), idx, 4);
+    for (let t = 0; t < idx.length; t++) {
+      const i = Math.floor(t / 4);
+      const j = idx[t];
+      assert.equal(torus[t], Math.fround(torusDistance(4, 5, Math.floor(i / 5), i % 5, Math.floor(j / 5), j % 5)), `entry ${t}`);
+    }
+    assert.throws(() => connectionDistances(euclideanMetric(positions, 2), idx, 3), /expected N \* K = 20 \* 3/);
   });
 });
 

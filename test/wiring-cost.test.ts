@@ -9,6 +9,7 @@ import {
   wiringCost,
   wiringCostFromDistances,
 } from "../src/objectives/wiring-cost.ts";
+import { distanceMatrix } from "../src/geometry/metric.ts";
 
 before(async () => {
   await initEngine();
@@ -72,11 +73,11 @@ test("local attention costs less than uniform attention (both forms)", async () 
   const local = new Float32Array(n * n);
   for (let i = 0; i < n; i++) {
     let z = 0;
-    for (let j = 0; j < n; j++) z += local[i * n + j] = Math.exp(-(g.distances[i * n + j] ** 2));
+    for (let j = 0; j < n; j++) z += local[i * n + j] = Math.exp(-(distanceMatrix(g)[i * n + j] ** 2));
     for (let j = 0; j < n; j++) local[i * n + j] /= z;
   }
   for (const spec of [{ form: "l1", lambda: 1 }, { form: "cross_entropy", lambda: 1 }] as const) {
-    const dist = () => np.array(g.distances).reshape([n, n]);
+    const dist = () => np.array(distanceMatrix(g)).reshape([n, n]);
     const cLocal = await scalar(wiringCostFromDistances(np.array(local).reshape([1, 1, n, n]), dist(), spec));
     const cUniform = await scalar(wiringCostFromDistances(np.full([1, 1, n, n], 1 / n), dist(), spec));
     assert.ok(cLocal < 0.8 * cUniform, `${spec.form}: local ${cLocal} vs uniform ${cUniform}`);

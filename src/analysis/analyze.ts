@@ -6,6 +6,7 @@
  * Pure: the same activity, weights and options give the same result.
  */
 import type { Area, Geometry } from "../geometry/index.ts";
+import { distanceMatrix } from "../geometry/metric.ts";
 import type { SheetActivity } from "./collect.ts";
 import {
   areaFlow,
@@ -161,7 +162,7 @@ export function analyzeActivity(
   extras: AnalysisExtras = {},
 ): AnalysisResult {
   const n = geometry.numColumns;
-  const D = geometry.distances;
+  const D = distanceMatrix(geometry);
   let maxDist = 0;
   for (const d of D) maxDist = Math.max(maxDist, d);
   const radii = options.radii ?? Array.from({ length: options.bins + 1 }, (_, i) => (maxDist * i) / options.bins);

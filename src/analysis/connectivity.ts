@@ -352,7 +352,7 @@ export interface PerStepAndMean<T> {
  * step-mean map ({@link stepMeanMap}). `fn` gets a `[N*N]` view per step (do not mutate it)
  * and the step index (`-1` for the mean map).
  *
- * Example: `perStepAndMean(maps, n, (a) => meanAttentionDistance(a, geometry.distances))`.
+ * Example: `perStepAndMean(maps, n, (a) => meanAttentionDistance(a, distanceMatrix(geometry)))`.
  */
 export function perStepAndMean<T>(maps: Float32Array, n: number, fn: (attn: Float32Array, step: number) => T): PerStepAndMean<T> {
   const depth = stackDepth(maps, n);

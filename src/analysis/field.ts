@@ -7,6 +7,7 @@
  * pinwheels, and the effective dimensionality of the output area. Pure.
  */
 import type { Area, Geometry } from "../geometry/index.ts";
+import { columnDistance, geometryMetric } from "../geometry/metric.ts";
 import type { SheetActivity } from "./collect.ts";
 import { gridNeighbours, moransIPermutation, type MoransITest, nearestNeighbours, type Neighbours } from "./moran.ts";
 import { orientationTuning, pinwheels, type Pinwheels } from "./orientation.ts";
@@ -235,7 +236,8 @@ export function fieldTopography(
   const areas: AreaField[] = geometry.areas.map((area) => {
     const m = area.end - area.start;
     const grid = area.grid && area.grid[0] * area.grid[1] === m ? area.grid : null;
-    const colDist = (i: number, j: number) => geometry.distances[(area.start + i) * n + area.start + j];
+    const metric = geometryMetric(geometry);
+    const colDist = (i: number, j: number) => Math.fround(columnDistance(metric, area.start + i, area.start + j));
     const areaEnergy = Array.from(energy.subarray(area.start, area.end));
     const wrap = geometry.spec.kind === "torus";
     const nb: Neighbours = grid ? gridNeighbours(grid[0], grid[1], o.moranContiguity, wrap) : nearestNeighbours(Float64Array.from({ length: m * m }, (_, k) => colDist(Math.floor(k / m), k % m)), m, 8);

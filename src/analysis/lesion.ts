@@ -18,6 +18,7 @@ import type { ImageDataset } from "../data/index.ts";
 import { Rng, mixSeed } from "../engine/rng.ts";
 import { jit, numpy as np, tree } from "../engine/jax.ts";
 import type { Area, Geometry } from "../geometry/index.ts";
+import { columnDistance, geometryMetric } from "../geometry/metric.ts";
 import { connectivityArray } from "../model/sheet-connectivity.ts";
 import { classify, decodePatches, type VisionParams, visionEncode } from "../model/vision.ts";
 import { maskedMse, normalizePatches } from "../objectives/mim.ts";
@@ -63,8 +64,9 @@ export function lesionColumns(spec: LesionSpec, geometry: Geometry): number[] {
     chosen = members.slice().sort((a, b) => score(b) - score(a) || a - b).slice(0, k);
   } else {
     const centre = spec.class !== undefined ? members.reduce((best, c) => (score(c) > score(best) ? c : best), members[0]) : members[rng.int(size)];
-    const n = geometry.numColumns;
-    chosen = members.slice().sort((a, b) => geometry.distances[centre * n + a] - geometry.distances[centre * n + b] || a - b).slice(0, k);
+    const metric = geometryMetric(geometry);
+    const d = (j: number) => Math.fround(columnDistance(metric, centre, j));
+    chosen = members.slice().sort((a, b) => d(a) - d(b) || a - b).slice(0, k);
   }
   return chosen.sort((a, b) => a - b);
 }

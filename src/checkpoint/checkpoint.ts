@@ -12,6 +12,7 @@
  */
 import { numpy as np } from "../engine/jax.ts";
 import type { Geometry } from "../geometry/index.ts";
+import { distanceMatrix } from "../geometry/metric.ts";
 import { connectivityK, resolveSheetConfig, type SheetConfig } from "../model/config.ts";
 import { resolveConnectivity, type SheetConnectivity } from "../model/sheet-connectivity.ts";
 import type { SheetParams } from "../model/params.ts";
@@ -139,7 +140,8 @@ export async function sheetCheckpointContents(
   const tensors: Record<string, TensorData> = {
     ...(await treeToTensors(params, "sheet")),
     ...(connectivity ? { "sheet.connectivity": { dtype: "I32", shape: [n, connectivity.k], data: connectivity.indices } as TensorData } : {}),
-    dist: { dtype: "F32", shape: [n, n], data: geometry.distances },
+    // the N x N distances travel with dense sheets only (a sparse sheet's may not fit)
+    ...(connectivity ? {} : { dist: { dtype: "F32", shape: [n, n], data: distanceMatrix(geometry) } as TensorData }),
     ...extra.tensors,
   };
   const metadata = { ...extra.metadata, format: CHECKPOINT_FORMAT, config: JSON.stringify(config) };
@@ -190,11 +192,19 @@ export async function loadSheetCheckpoint(path: string): Promise<SheetCheckpoint
 /** A sheet checkpoint from its decoded file (also the viewer's path: bytes, no file system); `source` names it in messages. */
 export function sheetCheckpointFromFile(file: SafetensorsFile, source: string): SheetCheckpoint {
   const { config, geometry } = checkpointConfig(file, source);
-  const n = config.num_columns;
-  expectTensor(file, "dist", "F32", [n, n], source);
   const connectivity = checkpointConnectivity(file, config, geometry, source);
+  checkDistances(file, config, source);
   const params = tensorsToTree(file, sheetTensorShapes(config), source, "sheet.") as unknown as SheetParams;
   return { config, geometry, params, connectivity, file };
+}
+
+/**
+ * The `dist` tensor [N, N]: required for a dense sheet, optional for a sparse one (written
+ * before sparse sheets left it out); checked for shape and dtype when present.
+ */
+export function checkDistances(file: SafetensorsFile, config: SheetConfig, source: string): void {
+  const n = config.num_columns;
+  if (connectivityK(config) === null || Object.hasOwn(file.tensors, "dist")) expectTensor(file, "dist", "F32", [n, n], source);
 }
 
 /** A sparse checkpoint's `sheet.connectivity` [N, K] (checked: dtype, shape, range, distinct per row); null for a dense sheet. */

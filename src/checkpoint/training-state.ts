@@ -17,7 +17,7 @@ import type { SheetConnectivity } from "../model/sheet-connectivity.ts";
 import type { SheetConfig } from "../model/config.ts";
 import { type VisionConfig, type VisionParams, visionLayout } from "../model/vision.ts";
 import type { AdamWState } from "../optim/adamw.ts";
-import { assertFiniteTensors, checkpointConfig, checkpointConnectivity, sheetCheckpointContents, sheetTensorShapes } from "./checkpoint.ts";
+import { assertFiniteTensors, checkDistances, checkpointConfig, checkpointConnectivity, sheetCheckpointContents, sheetTensorShapes } from "./checkpoint.ts";
 import { treeToTensors } from "../engine/param-tree.ts";
 import { expectTensor, readSafetensors, type SafetensorsFile, type TensorData, writeSafetensors } from "../io/safetensors.ts";
 import { checkpointVisionConfig, visionTensorShapes } from "./vision-checkpoint.ts";
@@ -76,7 +76,7 @@ function parameterShapes(file: SafetensorsFile, source: string): Record<string, 
   const vision = checkpointVisionConfig(file, source);
   const layout = visionLayout(vision, geometry);
   checkpointConnectivity(file, config, geometry, source);
-  expectTensor(file, "dist", "F32", [config.num_columns, config.num_columns], source);
+  checkDistances(file, config, source);
   return { ...sheetTensorShapes(config), ...visionTensorShapes(config, vision, layout) };
 }
 

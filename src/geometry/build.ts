@@ -1,17 +1,19 @@
-/** Build a geometry from its spec: validate, lay out columns, compute the distance matrix. */
+/** Build a geometry from its spec: validate, lay out the columns and name the areas. */
 import { z } from "zod";
 import { checkAreas, checkPositions, customLayout, formatValue } from "./custom.ts";
-import { euclideanDistances, gridLayout } from "./grid.ts";
-import { geodesicDistances, sphereLayout } from "./sphere.ts";
+import { gridLayout } from "./grid.ts";
+import { sphereLayout } from "./sphere.ts";
 import { DEFAULT_STACK_OFFSET, stackedLayout } from "./stacked.ts";
-import { torusDistances } from "./torus.ts";
 import type { Area, ColumnLayout, Geometry, GeometryKind, GeometrySpec } from "./types.ts";
 
 /** The geometry kinds, in documentation order. */
 export const GEOMETRY_KINDS: readonly GeometryKind[] = ["grid", "torus", "stacked", "sphere", "custom"];
 
-/** Most columns a geometry may have (the N x N distance matrix must fit in memory). */
-export const MAX_COLUMNS = 32768;
+/**
+ * Most columns a geometry may have (2^24: a sparse sheet's N x K indices stay within int32 at
+ * K <= 128). The dense N x N distance matrix has its own, lower limit: `MAX_DENSE_COLUMNS`.
+ */
+export const MAX_COLUMNS = 2 ** 24;
 
 const KIND_LIST = GEOMETRY_KINDS.map((k) => `"${k}"`).join(", ");
 
@@ -75,7 +77,7 @@ export function validateGeometrySpec(spec: unknown): asserts spec is GeometrySpe
   }
   checkOptionalNumber(s, "self_offset", false);
   if (n > MAX_COLUMNS) {
-    throw new Error(`geometry has ${n} columns, more than the ${MAX_COLUMNS} whose ${MAX_COLUMNS}x${MAX_COLUMNS} distance matrix fits; use a smaller geometry`);
+    throw new Error(`geometry has ${n} columns, more than the ${MAX_COLUMNS} a geometry may have; use a smaller geometry`);
   }
 }
 
@@ -98,53 +100,27 @@ function cleanSpec(spec: GeometrySpec): GeometrySpec {
 }
 
 /**
- * Validate `spec` and build its geometry: positions, areas and the N x N distance matrix
- * (computed in float64, stored as float32). With `self_offset` s every distance d becomes
- * sqrt(d^2 + s^2), the diagonal included; without it the diagonal is exactly 0.
+ * Validate `spec` and build its geometry: positions and areas. Distances come from the
+ * geometry's metric (metric.ts), the dense N x N matrix only on demand.
  */
 export function buildGeometry(spec: GeometrySpec): Geometry {
   validateGeometrySpec(spec);
-  let layout: ColumnLayout;
-  let dist: Float64Array;
+  const layout = layoutOf(spec);
+  return { spec: cleanSpec(spec), numColumns: layout.numColumns, positions: layout.positions, positionDim: layout.positionDim, areas: layout.areas };
+}
+
+function layoutOf(spec: GeometrySpec): ColumnLayout {
   switch (spec.kind) {
     case "grid":
-      layout = gridLayout(spec.height, spec.width);
-      dist = euclideanDistances(layout.positions, layout.numColumns, layout.positionDim);
-      break;
     case "torus":
-      layout = gridLayout(spec.height, spec.width);
-      dist = torusDistances(spec.height, spec.width);
-      break;
+      return gridLayout(spec.height, spec.width);
     case "stacked":
-      layout = stackedLayout(spec.widths, spec.offset ?? DEFAULT_STACK_OFFSET);
-      dist = euclideanDistances(layout.positions, layout.numColumns, layout.positionDim);
-      break;
-    case "sphere": {
-      const r = spec.radius ?? 1;
-      layout = sphereLayout(spec.num_columns, r);
-      dist = geodesicDistances(layout.positions, layout.numColumns, r);
-      break;
-    }
+      return stackedLayout(spec.widths, spec.offset ?? DEFAULT_STACK_OFFSET);
+    case "sphere":
+      return sphereLayout(spec.num_columns, spec.radius ?? 1);
     case "custom":
-      layout = customLayout(spec.positions, spec.areas);
-      dist = euclideanDistances(layout.positions, layout.numColumns, layout.positionDim);
-      break;
+      return customLayout(spec.positions, spec.areas);
   }
-  const n = layout.numColumns;
-  for (let i = 0; i < n; i++) dist[i * n + i] = 0;
-  const s = spec.self_offset ?? 0;
-  if (s > 0) {
-    const s2 = s * s;
-    for (let k = 0; k < dist.length; k++) dist[k] = Math.sqrt(dist[k] * dist[k] + s2);
-  }
-  return {
-    spec: cleanSpec(spec),
-    numColumns: n,
-    positions: layout.positions,
-    positionDim: layout.positionDim,
-    areas: layout.areas,
-    distances: Float32Array.from(dist),
-  };
 }
 
 /** The area called `name`; throws listing the available area names when there is none. */

@@ -2,33 +2,27 @@
  * Sparse connectivity patterns: for every column i, the K source columns it reads from,
  * as an index list `Int32Array` [N * K] (row-major: row i = indices[i*K .. i*K+K)).
  *
- * Everything here works from column POSITIONS ([N * dims] row-major, Float32Array or
- * Float64Array, as `Geometry.positions`) and never builds the N x N distance matrix, so it
- * scales to N = 1,048,576 columns: neighbour search uses a uniform-grid spatial hash
- * (counting sort of the columns into cells, then ring-by-ring search around each query),
- * O(N K) for roughly uniform layouts.
- *
- * Distances are Euclidean, computed in float64 from the stored coordinates.
+ * One implementation per pattern, in the geometry's own metric ({@link ColumnMetric}: the
+ * straight-line distance over the nearest periodic image, warped for the sphere's geodesic
+ * and the self offset), and never the N x N distance matrix, so it scales to N = 1,048,576
+ * columns: neighbour search uses a uniform-grid spatial hash (counting sort of the columns into
+ * cells, then ring-by-ring search around each query), O(N K) for roughly uniform layouts.
+ * Wrapping axes (the torus) put 3 images of every column along each of them into the hash;
+ * only the nearest image of a column counts.
  *
  * Row order and exact ties (documented once, used everywhere):
  *   - column i itself is always entry 0 of its own row (even when other columns share its position);
  *   - the other local entries follow by ascending distance, exact ties broken by ascending column index;
  *   - small-world rows append their long-range entries after the local ones, in the order drawn.
- *
- * Torus and sphere geometries measure distance differently (wrap-around, geodesic): the
- * local patterns here use straight-line distance in the embedding, which equals the
- * geometry's own ordering for the sphere (geodesic distance is monotone in chord length)
- * but not across a torus's wrap-around edges. `connectionDistances` takes a callback for
- * such metrics.
  */
 import { readUserFileSync } from "../io/atomic.ts";
+import { Rng, mixSeed } from "../engine/rng.ts";
+import { columnDistance, type ColumnMetric, type Positions } from "./metric.ts";
+
+export type { Positions } from "./metric.ts";
 
 /** Largest connectivity file read (256 MiB: 32,768 columns x 1,024 sources as text). */
 export const MAX_CONNECTIVITY_FILE_BYTES = 256 * 2 ** 20;
-import { Rng, mixSeed } from "../engine/rng.ts";
-
-/** Column coordinates, [N * dims] row-major. */
-export type Positions = Float32Array | Float64Array;
 
 /** A connectivity pattern: N rows of K source-column indices, [N * K] row-major. */
 export interface Connectivity {
@@ -38,9 +32,6 @@ export interface Connectivity {
   /** Sources per column (row length). */
   k: number;
 }
-
-/** Distance between columns i and j (used for non-Euclidean geometries). */
-export type DistanceFn = (i: number, j: number) => number;
 
 // ---------------------------------------------------------------------------
 // Uniform-grid spatial hash
@@ -73,7 +64,22 @@ const TARGET_OCCUPANCY = 2;
 /** The grid never has more than this many cells per column (bounds memory for manifold-like layouts). */
 const MAX_CELLS_PER_COLUMN = 4;
 
-function checkLayout(positions: Positions, dims: number, what: string): number {
+/**
+ * The points the spatial hash holds: the columns, then (for wrapping axes) their shifted images.
+ * Point t is an image of column t % n; points 0..n-1 are the columns themselves.
+ */
+interface Space {
+  n: number;
+  dims: number;
+  points: Positions;
+  numPoints: number;
+  period: Float64Array | null;
+  warp: ((e: number) => number) | null;
+}
+
+/** Check a metric's positions and periods; returns the number of columns N. */
+function checkMetric(m: ColumnMetric, what: string): number {
+  const { positions, dims, period } = m;
   if (!Number.isInteger(dims) || dims < 1) throw new Error(`${what}: dims must be a positive integer, got ${dims}`);
   if (positions.length % dims !== 0) {
     throw new Error(`${what}: positions has ${positions.length} values, not a multiple of dims = ${dims}`);
@@ -85,7 +91,49 @@ function checkLayout(positions: Positions, dims: number, what: string): number {
       throw new Error(`${what}: positions[${Math.floor(t / dims)}][${t % dims}] is ${positions[t]}; every coordinate must be finite`);
     }
   }
+  if (period && (period.length !== dims || period.some((l) => !(l >= 0) || !Number.isFinite(l)))) {
+    throw new Error(`${what}: period must hold ${dims} finite numbers >= 0 (0: the axis does not wrap), got [${Array.from(period).join(", ")}]`);
+  }
   return n;
+}
+
+/** The spatial hash's points of a checked metric: its N columns and their images. */
+function spaceOf(m: ColumnMetric, what: string): Space {
+  const n = checkMetric(m, what);
+  const { positions, dims, period } = m;
+  const wrapping = period ? Array.from(period, (l, a) => (l > 0 ? a : -1)).filter((a) => a >= 0) : [];
+  if (wrapping.length === 0) return { n, dims, points: positions, numPoints: n, period: null, warp: m.warp };
+  // images shifted by -L, 0, +L along each wrapping axis; shift combination 0 (no shift) first
+  const images = 3 ** wrapping.length;
+  const points = new Float64Array(n * images * dims);
+  for (let c = 0; c < images; c++) {
+    for (let i = 0; i < n; i++) for (let a = 0; a < dims; a++) points[(c * n + i) * dims + a] = positions[i * dims + a];
+    let code = c;
+    for (const a of wrapping) {
+      const shift = [0, -1, 1][code % 3] * period![a];
+      code = Math.floor(code / 3);
+      for (let i = 0; i < n; i++) points[(c * n + i) * dims + a] += shift;
+    }
+  }
+  return { n, dims, points, numPoints: n * images, period, warp: m.warp };
+}
+
+/** Whether point t is the image of its column nearest to column i: each wrapped offset in (-L/2, L/2]. */
+function nearestImage(space: Space, i: number, t: number): boolean {
+  const { period, points, dims } = space;
+  if (!period) return true;
+  for (let a = 0; a < dims; a++) {
+    const l = period[a];
+    if (l === 0) continue;
+    const delta = points[t * dims + a] - points[i * dims + a];
+    if (delta <= -l / 2 || delta > l / 2) return false;
+  }
+  return true;
+}
+
+/** The metric's distance for a straight-line distance e. */
+function warped(space: Space, e: number): number {
+  return space.warp ? space.warp(e) : e;
 }
 
 function buildGrid(positions: Positions, dims: number, n: number): SpatialGrid {
@@ -298,9 +346,10 @@ class NearestHeap {
 
 /**
  * For every column, the `k - 1` nearest OTHER columns (ascending distance, ties by index),
- * written after column i itself into rows of `k`. Also returns each row's squared distances.
+ * written after column i itself into rows of `k`. Also returns each row's squared straight-line distances.
  */
-function nearestRows(positions: Positions, dims: number, n: number, k: number, grid: SpatialGrid): { indices: Int32Array; sq: Float64Array } {
+function nearestRows(space: Space, k: number, grid: SpatialGrid): { indices: Int32Array; sq: Float64Array } {
+  const { n, dims, points } = space;
   const indices = new Int32Array(n * k);
   const sq = new Float64Array(n * k);
   const heap = new NearestHeap(Math.max(1, k - 1));
@@ -312,12 +361,13 @@ function nearestRows(positions: Positions, dims: number, n: number, k: number, g
     for (let a = 0; a < dims; a++) centre[a] = grid.coords[i * dims + a];
     for (let r = 0; ; r++) {
       const inside = forEachRingCell(grid, centre, r, (c) => {
-        for (let t = start[c]; t < start[c + 1]; t++) {
-          const j = items[t];
-          if (j !== i) heap.offer(squaredDistance(positions, dims, i, j), j);
+        for (let u = start[c]; u < start[c + 1]; u++) {
+          const t = items[u];
+          const j = t % n;
+          if (j !== i && nearestImage(space, i, t)) heap.offer(squaredDistance(points, dims, i, t), j);
         }
       });
-      const bound = outsideRingBound(grid, positions, i, centre, r);
+      const bound = outsideRingBound(grid, points, i, centre, r);
       if (!inside || bound === Infinity) break;
       // Stop once nothing outside the rings seen so far can beat (or tie) the worst kept entry.
       const margin = bound - 1e-9 * grid.cell; // guards against rounding in the cell assignment
@@ -329,16 +379,17 @@ function nearestRows(positions: Positions, dims: number, n: number, k: number, g
 }
 
 /**
- * Local connectivity: each column reads from itself and its `k - 1` nearest columns
- * (Euclidean distance between positions; ties by ascending index; see the module comment).
+ * Local connectivity: each column reads from itself and its `k - 1` nearest columns in the
+ * metric (ties by ascending index; see the module comment).
  *
- * positions: [N * dims]; returns indices [N * k]. Uniform-grid spatial hash, O(N k) for
- * roughly uniform layouts, no N x N matrix (N = 1,048,576 takes seconds).
+ * Returns indices [N * k]. Uniform-grid spatial hash, O(N k) for roughly uniform layouts, no
+ * N x N matrix (N = 1,048,576 takes seconds).
  */
-export function localConnectivity(positions: Positions, dims: number, k: number): Int32Array {
-  const n = checkLayout(positions, dims, "localConnectivity");
+export function localConnectivity(metric: ColumnMetric, k: number): Int32Array {
+  const space = spaceOf(metric, "localConnectivity");
+  const n = space.n;
   if (!Number.isInteger(k) || k < 1 || k > n) throw new Error(`localConnectivity: k must be an integer in 1..${n} (the number of columns), got ${k}`);
-  return nearestRows(positions, dims, n, k, buildGrid(positions, dims, n)).indices;
+  return nearestRows(space, k, buildGrid(space.points, space.dims, space.numPoints)).indices;
 }
 
 /** Options of {@link smallWorldConnectivity}. */
@@ -356,19 +407,22 @@ export interface SmallWorldOptions {
  * Small-world connectivity: each row holds the `kLocal` local entries of
  * {@link localConnectivity} (itself first), then `kLong` distinct long-range sources drawn
  * without replacement from the columns NOT in the local set, uniformly or with probability
- * proportional to d^-decay. Deterministic given `seed`. Returns indices [N * (kLocal + kLong)].
+ * proportional to d^-decay (d in the metric). Deterministic given `seed` (row i draws from
+ * Rng(mixSeed(seed, i))). Returns indices [N * (kLocal + kLong)].
  *
  * Sampling with decay > 0 is exact rejection sampling with a distance-shell envelope on the
  * spatial grid: pick a cell ring r around the target with probability proportional to
  * (cells in ring) * maxOccupancy * lb_r^-decay (lb_r = a lower bound on distances in ring r, and at
  * least the kLocal-th local distance), a uniform cell of the ring and a uniform slot in it (empty
- * slots reject), then accept column j with probability (lb_r / d_j)^decay. Each column j is thus
+ * slots and images other than a column's nearest reject), then accept column j with probability
+ * (lb_r / d_j)^decay; lb_r bounds the straight-line distance, which bounds d_j. Each column j is thus
  * drawn with probability proportional to d_j^-decay; the cost per draw stays small for spread-out layouts.
  * Distances below the floor (the kLocal-th local distance, at least 1e-9 times the grid's cell
  * size) count as the floor, so duplicate positions get a large but finite weight.
  */
-export function smallWorldConnectivity(positions: Positions, dims: number, kLocal: number, kLong: number, options: SmallWorldOptions): Int32Array {
-  const n = checkLayout(positions, dims, "smallWorldConnectivity");
+export function smallWorldConnectivity(metric: ColumnMetric, kLocal: number, kLong: number, options: SmallWorldOptions): Int32Array {
+  const space = spaceOf(metric, "smallWorldConnectivity");
+  const n = space.n;
   if (!Number.isInteger(kLocal) || kLocal < 1) throw new Error(`smallWorldConnectivity: kLocal must be a positive integer, got ${kLocal}`);
   if (!Number.isInteger(kLong) || kLong < 0) throw new Error(`smallWorldConnectivity: kLong must be a non-negative integer, got ${kLong}`);
   if (kLocal + kLong > n) {
@@ -379,8 +433,8 @@ export function smallWorldConnectivity(positions: Positions, dims: number, kLoca
   if (!Number.isInteger(options.seed)) throw new Error(`smallWorldConnectivity: seed must be an integer, got ${options.seed}`);
 
   const k = kLocal + kLong;
-  const grid = buildGrid(positions, dims, n);
-  const local = nearestRows(positions, dims, n, kLocal, grid);
+  const grid = buildGrid(space.points, space.dims, space.numPoints);
+  const local = nearestRows(space, kLocal, grid);
   const indices = new Int32Array(n * k);
   const envelope = decay > 0 ? new RingEnvelope(grid, decay) : null;
   const taken = new Set<number>();
@@ -394,11 +448,11 @@ export function smallWorldConnectivity(positions: Positions, dims: number, kLoca
     }
     if (kLong === 0) continue;
     const rng = new Rng(mixSeed(options.seed, i));
-    const floor = Math.max(Math.sqrt(local.sq[i * kLocal + kLocal - 1]), grid.cell * 1e-9);
+    const floor = Math.max(warped(space, Math.sqrt(local.sq[i * kLocal + kLocal - 1])), grid.cell * 1e-9);
     for (let t = kLocal; t < k; t++) {
       let j: number;
       do {
-        j = envelope ? envelope.draw(positions, i, floor, rng) : rng.int(n);
+        j = envelope ? envelope.draw(space, i, floor, rng) : rng.int(n);
       } while (taken.has(j));
       taken.add(j);
       indices[row + t] = j;
@@ -439,7 +493,7 @@ class RingEnvelope {
    * One non-self draw for target column i with probability proportional to max(d, floor)^-decay
    * (columns nearer than `floor` are local: the caller rejects those).
    */
-  draw(positions: Positions, i: number, floor: number, rng: Rng): number {
+  draw(space: Space, i: number, floor: number, rng: Rng): number {
     const grid = this.#grid;
     const dims = grid.dims;
     for (let a = 0; a < dims; a++) this.#centre[a] = grid.coords[i * dims + a];
@@ -474,9 +528,10 @@ class RingEnvelope {
       for (let a = 0; a < dims; a++) c += this.#cellCoord[a] * grid.strides[a];
       const slot = rng.int(grid.maxOccupancy);
       if (slot >= grid.start[c + 1] - grid.start[c]) continue;
-      const j = grid.items[grid.start[c] + slot];
-      if (j === i) continue;
-      const d = Math.max(floor, Math.sqrt(squaredDistance(positions, dims, i, j)));
+      const t = grid.items[grid.start[c] + slot];
+      const j = t % space.n;
+      if (j === i || !nearestImage(space, i, t)) continue;
+      const d = Math.max(floor, warped(space, Math.sqrt(squaredDistance(space.points, dims, i, t))));
       if (rng.next() < (lowerBound(r) / d) ** this.#decay) return j;
     }
   }
@@ -511,27 +566,12 @@ class RingEnvelope {
   }
 }
 
-/**
- * Distance of every connection: out[i*K + t] = distance(i, indices[i*K + t]), Float32Array [N * K].
- * `metric` "euclidean" uses the positions; pass a callback (i, j) => d for other geometries
- * (e.g. `torusDistance` on grid coordinates, or `geodesicDistance` on a sphere).
- */
-export function connectionDistances(
-  positions: Positions,
-  dims: number,
-  indices: Int32Array,
-  k: number,
-  metric: "euclidean" | DistanceFn = "euclidean",
-): Float32Array {
-  const n = checkLayout(positions, dims, "connectionDistances");
+/** Distance of every connection in the metric: out[i*K + t] = d(i, indices[i*K + t]), Float32Array [N * K]. */
+export function connectionDistances(metric: ColumnMetric, indices: Int32Array, k: number): Float32Array {
+  const n = checkMetric(metric, "connectionDistances");
   checkIndices(indices, n, k, "connectionDistances");
   const out = new Float32Array(n * k);
-  for (let i = 0; i < n; i++) {
-    for (let t = 0; t < k; t++) {
-      const j = indices[i * k + t];
-      out[i * k + t] = metric === "euclidean" ? Math.sqrt(squaredDistance(positions, dims, i, j)) : metric(i, j);
-    }
-  }
+  for (let i = 0; i < n; i++) for (let t = 0; t < k; t++) out[i * k + t] = columnDistance(metric, i, indices[i * k + t]);
   return out;
 }
 
@@ -629,102 +669,4 @@ export function connectivityFromFile(path: string, n: number): Connectivity {
   // a regular file of bounded size only: never a device such as /dev/zero
   const text = readUserFileSync(path, MAX_CONNECTIVITY_FILE_BYTES, "connectivity file");
   return parseConnectivity(text, n, path.toLowerCase().endsWith(".json") ? "json" : "csv", path);
-}
-
-// ---------------------------------------------------------------------------
-// From a dense distance matrix (any metric: torus wrap-around, sphere geodesic, self_offset)
-// ---------------------------------------------------------------------------
-
-function checkDistanceMatrix(distances: ArrayLike<number>, n: number, what: string): void {
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${what}: n must be a positive integer, got ${n}`);
-  if (distances.length !== n * n) throw new Error(`${what}: distances has ${distances.length} entries, expected N * N = ${n * n}`);
-}
-
-/** Row i's `m` nearest columns other than i by ascending (distance, index), written to `out` at `offset`. O(N log m). */
-function nearestOthers(distances: ArrayLike<number>, n: number, i: number, m: number, heap: NearestHeap, out: Int32Array, offset: number): void {
-  if (m === 0) return;
-  const row = i * n;
-  for (let j = 0; j < n; j++) if (j !== i) heap.offer(distances[row + j], j);
-  heap.drain(out, new Float64Array(m), offset);
-}
-
-/**
- * Local connectivity from a dense distance matrix [N * N] (row-major, e.g. `Geometry.distances`):
- * each column reads from itself (entry 0) and its `k - 1` nearest other columns by ascending
- * (distance, index), so it follows the geometry's own metric (torus wrap-around, sphere geodesic).
- * O(N^2 log k); for huge N use {@link localConnectivity} on positions. Returns indices [N * k].
- */
-export function nearestByDistanceMatrix(distances: ArrayLike<number>, n: number, k: number): Int32Array {
-  checkDistanceMatrix(distances, n, "nearestByDistanceMatrix");
-  if (!Number.isInteger(k) || k < 1 || k > n) throw new Error(`nearestByDistanceMatrix: k must be an integer in 1..${n} (the number of columns), got ${k}`);
-  const out = new Int32Array(n * k);
-  const heap = new NearestHeap(Math.max(1, k - 1));
-  for (let i = 0; i < n; i++) {
-    out[i * k] = i;
-    nearestOthers(distances, n, i, k - 1, heap, out, i * k + 1);
-  }
-  return out;
-}
-
-/**
- * Small-world connectivity from a dense distance matrix: each row holds the `kLocal` entries of
- * {@link nearestByDistanceMatrix} (itself first), then `kLong` distinct long-range sources drawn
- * without replacement from the other columns, uniformly (decay 0) or with probability
- * proportional to max(d, floor)^-decay, floor = the kLocal-th local distance (at least 1e-9).
- * Deterministic given `seed` (row i draws from Rng(mixSeed(seed, i))). Returns indices [N * (kLocal + kLong)].
- * O(N^2 log kLocal) plus O(N) per row for the draws.
- */
-export function smallWorldByDistanceMatrix(distances: ArrayLike<number>, n: number, kLocal: number, kLong: number, options: SmallWorldOptions): Int32Array {
-  checkDistanceMatrix(distances, n, "smallWorldByDistanceMatrix");
-  if (!Number.isInteger(kLocal) || kLocal < 1) throw new Error(`smallWorldByDistanceMatrix: kLocal must be a positive integer, got ${kLocal}`);
-  if (!Number.isInteger(kLong) || kLong < 0) throw new Error(`smallWorldByDistanceMatrix: kLong must be a non-negative integer, got ${kLong}`);
-  if (kLocal + kLong > n) {
-    throw new Error(`smallWorldByDistanceMatrix: kLocal + kLong = ${kLocal + kLong} exceeds the ${n} columns; every row needs distinct sources`);
-  }
-  const decay = options.decay ?? 0;
-  if (!Number.isFinite(decay) || decay < 0) throw new Error(`smallWorldByDistanceMatrix: decay must be a finite number >= 0, got ${decay}`);
-  if (!Number.isInteger(options.seed)) throw new Error(`smallWorldByDistanceMatrix: seed must be an integer, got ${options.seed}`);
-  const k = kLocal + kLong;
-  const out = new Int32Array(n * k);
-  const heap = new NearestHeap(Math.max(1, kLocal - 1));
-  const cumulative = new Float64Array(n);
-  const taken = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const row = i * k;
-    out[row] = i;
-    nearestOthers(distances, n, i, kLocal - 1, heap, out, row + 1);
-    if (kLong === 0) continue;
-    taken.fill(0);
-    for (let t = 0; t < kLocal; t++) taken[out[row + t]] = 1;
-    const rng = new Rng(mixSeed(options.seed, i));
-    const floor = Math.max(distances[i * n + out[row + kLocal - 1]], 1e-9);
-    // cumulative weights of the columns not taken; rebuilt only when draws keep hitting taken ones
-    const rebuild = (): number => {
-      let total = 0;
-      for (let j = 0; j < n; j++) {
-        if (!taken[j]) total += decay > 0 ? Math.max(distances[i * n + j], floor) ** -decay : 1;
-        cumulative[j] = total;
-      }
-      return total;
-    };
-    let total = rebuild();
-    for (let t = kLocal; t < k; t++) {
-      let j = -1;
-      for (let attempt = 0; j < 0; attempt++) {
-        if (attempt > 0 && attempt % 32 === 0) total = rebuild();
-        const u = rng.next() * total;
-        let lo = 0;
-        let hi = n - 1;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (cumulative[mid] > u) hi = mid;
-          else lo = mid + 1;
-        }
-        if (!taken[lo]) j = lo;
-      }
-      taken[j] = 1;
-      out[row + t] = j;
-    }
-  }
-  return out;
 }

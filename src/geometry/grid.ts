@@ -17,21 +17,3 @@ export function gridLayout(height: number, width: number): ColumnLayout {
   }
   return { numColumns: n, positions, positionDim: 2, areas: [{ name: "sheet", start: 0, end: n, grid: [height, width] }] };
 }
-
-/** Pairwise Euclidean distances of `n` points of dimension `dim` (row-major), float64 [n*n]. */
-export function euclideanDistances(positions: Float64Array, n: number, dim: number): Float64Array {
-  const out = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      let s = 0;
-      for (let k = 0; k < dim; k++) {
-        const d = positions[i * dim + k] - positions[j * dim + k];
-        s += d * d;
-      }
-      const d = Math.sqrt(s);
-      out[i * n + j] = d;
-      out[j * n + i] = d;
-    }
-  }
-  return out;
-}

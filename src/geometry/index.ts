@@ -1,4 +1,4 @@
-/** Column geometry: positions, named areas and the distance matrix that feeds the wiring cost. */
+/** Column geometry: positions, named areas, the metric that feeds the wiring cost, connectivity samplers. */
 export type { Area, ColumnLayout, Geometry, GeometryKind, GeometrySpec } from "./types.ts";
 export {
   GEOMETRY_KINDS,
@@ -10,10 +10,10 @@ export {
   geometrySpecSchema,
   validateGeometrySpec,
 } from "./build.ts";
-export { euclideanDistances, gridLayout } from "./grid.ts";
-export { torusDistance, torusDistances } from "./torus.ts";
+export { gridLayout } from "./grid.ts";
+export { torusDistance } from "./torus.ts";
 export { DEFAULT_STACK_OFFSET, linspace, stackedLayout } from "./stacked.ts";
-export { GOLDEN_ANGLE, fibonacciSphere, geodesicDistance, geodesicDistances, sphereLayout } from "./sphere.ts";
+export { GOLDEN_ANGLE, fibonacciSphere, geodesicDistance, sphereLayout } from "./sphere.ts";
 export {
   checkAreas,
   checkPositions,
@@ -23,14 +23,22 @@ export {
   parseCustomJSON,
 } from "./custom.ts";
 export type { CustomGeometryData } from "./custom.ts";
+export {
+  MAX_DENSE_COLUMNS,
+  columnDistance,
+  distanceMatrix,
+  distanceRow,
+  euclideanMetric,
+  geometryMetric,
+  type ColumnMetric,
+  type Positions,
+} from "./metric.ts";
 // Connectivity samplers (K sources per column) and learned positions
 export {
   connectionDistances,
   connectivityFromFile,
   localConnectivity,
-  nearestByDistanceMatrix,
   parseConnectivity,
-  smallWorldByDistanceMatrix,
   smallWorldConnectivity,
   validateConnectivity,
   type Connectivity,

@@ -19,6 +19,7 @@
  * (per column, like the wiring cost).
  */
 import { numpy as np } from "../engine/jax.ts";
+import { columnDistance, geometryMetric } from "./metric.ts";
 import type { Geometry } from "./types.ts";
 
 /** How distances are computed from learned positions; derived from the geometry. */
@@ -106,11 +107,12 @@ export function repulsion(distances: np.Array, spacing: number): np.Array {
 
 /** Median nearest-neighbour distance of a geometry: the natural column spacing. */
 export function medianSpacing(geometry: Geometry): number {
-  const { numColumns: n, distances } = geometry;
+  const n = geometry.numColumns;
+  const metric = geometryMetric(geometry);
   const nearest: number[] = [];
   for (let i = 0; i < n; i++) {
     let best = Infinity;
-    for (let j = 0; j < n; j++) if (j !== i && distances[i * n + j] < best) best = distances[i * n + j];
+    for (let j = 0; j < n; j++) if (j !== i) best = Math.min(best, Math.fround(columnDistance(metric, i, j)));
     nearest.push(best);
   }
   nearest.sort((a, b) => a - b);
@@ -118,15 +120,11 @@ export function medianSpacing(geometry: Geometry): number {
 }
 
 /**
- * The geometry with its learned positions in place: the constrained positions
- * and their distances, as host arrays (areas and spec unchanged; the spec
- * describes where the columns started). Consumes `positions` [N, k].
+ * The geometry with its learned positions in place: the constrained positions as a host
+ * array (areas and spec unchanged; the spec describes where the columns started; distances
+ * follow from the positions in the geometry's metric). Consumes `positions` [N, k].
  */
 export async function withLearnedPositions(geometry: Geometry, positions: np.Array): Promise<Geometry> {
-  const space = positionSpace(geometry);
-  const placed = new Float64Array(await constrainPositions(positions.ref, space).data());
-  const distances = new Float32Array(await positionDistances(positions, space).data());
-  // the differentiable form keeps a 1e-4 floor on the diagonal; the host geometry has exact zeros there
-  for (let i = 0; i < geometry.numColumns; i++) distances[i * geometry.numColumns + i] = space.selfOffset;
-  return { ...geometry, positions: placed, distances };
+  const placed = new Float64Array(await constrainPositions(positions, positionSpace(geometry)).data());
+  return { ...geometry, positions: placed };
 }

@@ -32,17 +32,3 @@ export function geodesicDistance(a: ArrayLike<number>, b: ArrayLike<number>, rad
 export function sphereLayout(n: number, radius = 1): ColumnLayout {
   return { numColumns: n, positions: fibonacciSphere(n, radius), positionDim: 3, areas: [{ name: "sheet", start: 0, end: n }] };
 }
-
-/** Pairwise geodesic distances of `n` points [n, 3] on a sphere, float64 [n*n], diagonal exactly 0. */
-export function geodesicDistances(positions: Float64Array, n: number, radius: number): Float64Array {
-  const out = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const a = positions.subarray(3 * i, 3 * i + 3);
-    for (let j = i + 1; j < n; j++) {
-      const d = geodesicDistance(a, positions.subarray(3 * j, 3 * j + 3), radius);
-      out[i * n + j] = d;
-      out[j * n + i] = d;
-    }
-  }
-  return out;
-}

@@ -11,17 +11,3 @@ export function torusDistance(height: number, width: number, r1: number, c1: num
   const dy = Math.min(ay, height - ay);
   return Math.sqrt(dx * dx + dy * dy);
 }
-
-/** Pairwise torus distances of the row-major H x W grid, float64 [N*N] with N = H*W. */
-export function torusDistances(height: number, width: number): Float64Array {
-  const n = height * width;
-  const out = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const r1 = Math.floor(i / width);
-    const c1 = i % width;
-    for (let j = 0; j < n; j++) {
-      out[i * n + j] = torusDistance(height, width, r1, c1, Math.floor(j / width), j % width);
-    }
-  }
-  return out;
-}

@@ -1,6 +1,6 @@
 /**
- * Column geometry: where the columns of the sheet sit in space, how far apart
- * they are, and which named areas (index ranges) they form.
+ * Column geometry: where the columns of the sheet sit in space and which named areas
+ * (index ranges) they form. How far apart they are: metric.ts.
  */
 
 /** A named, contiguous range of columns [start, end). */
@@ -43,8 +43,6 @@ export interface Geometry {
   positionDim: number;
   /** Named areas, in order, covering all columns. */
   areas: Area[];
-  /** Pairwise distances [numColumns, numColumns], row-major, self_offset applied. */
-  distances: Float32Array;
 }
 
 /** Where the columns sit, before distances: the output of one layout function. */

@@ -23,8 +23,8 @@ export { blockAt, initSheet, initSheetFromKey, leadingAxes, sheetApply, sheetSte
 export { flopsPerImage, sheetStepFlops } from "./cost.ts";
 // Sparse sheets: K source columns per column
 export {
-  connectionDistancesFromMatrix,
   connectivityArray,
+  connectivityOf,
   resolveConnectivity,
   scatterAttention,
   type SheetConnectivity,

@@ -10,13 +10,9 @@
  * into dense [..., N, N] maps for the analysis.
  */
 import { numpy as np } from "../engine/jax.ts";
-import {
-  connectivityFromFile,
-  nearestByDistanceMatrix,
-  smallWorldByDistanceMatrix,
-  validateConnectivity,
-} from "../geometry/connectivity.ts";
+import { connectionDistances, connectivityFromFile, localConnectivity, smallWorldConnectivity, validateConnectivity } from "../geometry/connectivity.ts";
 import type { Geometry } from "../geometry/index.ts";
+import { geometryMetric } from "../geometry/metric.ts";
 import { connectivityK, type SheetConfig } from "./config.ts";
 
 /** A resolved sparse connectivity. */
@@ -29,18 +25,11 @@ export interface SheetConnectivity {
   distances: Float32Array;
 }
 
-/** Connection distances [N * K] read from a dense distance matrix [N * N]. */
-export function connectionDistancesFromMatrix(distances: ArrayLike<number>, n: number, indices: Int32Array, k: number): Float32Array {
-  const out = new Float32Array(n * k);
-  for (let i = 0; i < n; i++) for (let t = 0; t < k; t++) out[i * k + t] = distances[i * n + indices[i * k + t]];
-  return out;
-}
-
 /**
  * The connectivity of a sheet: null for a dense one; else `indices` (e.g. a checkpoint's,
  * validated: shape N * K, range, distinct sources per row) or, when not given, built from the
- * config: `local` and `small_world` choose neighbours by `geometry.distances` (the geometry's
- * own metric), `file` reads the file. Throws one line naming the problem.
+ * config: `local` and `small_world` choose neighbours in the geometry's own metric (no N x N
+ * matrix), `file` reads the file. Throws one line naming the problem.
  */
 export function resolveConnectivity(config: SheetConfig, geometry: Geometry, indices?: Int32Array | null): SheetConnectivity | null {
   const spec = config.connectivity;
@@ -56,15 +45,20 @@ export function resolveConnectivity(config: SheetConfig, geometry: Geometry, ind
     validateConnectivity(indices, n, k, `connectivity (${n} x ${k} indices)`);
     idx = indices;
   } else if (spec.kind === "local") {
-    idx = nearestByDistanceMatrix(geometry.distances, n, k);
+    idx = localConnectivity(geometryMetric(geometry), k);
   } else if (spec.kind === "small_world") {
-    idx = smallWorldByDistanceMatrix(geometry.distances, n, spec.k_local, spec.k_long, { seed: spec.seed ?? 0, decay: spec.decay });
+    idx = smallWorldConnectivity(geometryMetric(geometry), spec.k_local, spec.k_long, { seed: spec.seed ?? 0, decay: spec.decay });
   } else {
     const file = connectivityFromFile(spec.path, n);
     if (file.k !== k) throw new Error(`connectivity file ${spec.path}: rows have ${file.k} sources but the config says k = ${k}`);
     idx = file.indices;
   }
-  return { n, k, indices: idx, distances: connectionDistancesFromMatrix(geometry.distances, n, idx, k) };
+  return connectivityOf(geometry, idx, k);
+}
+
+/** A connectivity from its indices [N * K], with the connection distances in the geometry's metric. */
+export function connectivityOf(geometry: Geometry, indices: Int32Array, k: number): SheetConnectivity {
+  return { n: geometry.numColumns, k, indices, distances: connectionDistances(geometryMetric(geometry), indices, k) };
 }
 
 /** The indices on the device: int32 [N, K]. */

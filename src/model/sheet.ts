@@ -14,6 +14,7 @@
 import { numpy as np, random, tree } from "../engine/jax.ts";
 import { splitKey } from "../engine/prng.ts";
 import type { Geometry } from "../geometry/index.ts";
+import { distanceMatrix } from "../geometry/metric.ts";
 import { columnAttention, initColumnAttention, localAttentionBias } from "./attention.ts";
 import { connectivityK, type SheetConfig } from "./config.ts";
 import { columnLayerNorm, initColumnLayerNorm } from "./layer-norm.ts";
@@ -51,7 +52,7 @@ export function initSheetFromKey(config: SheetConfig, geometry: Geometry, key: n
   if (config.attn_bias) {
     // dense: over all N x N pairs; sparse: over the N x K connections
     const sparse = connectivityK(config) === null ? null : (connectivity ?? resolveConnectivity(config, geometry));
-    const distances = sparse ? sparse.distances : geometry.distances;
+    const distances = sparse ? sparse.distances : distanceMatrix(geometry);
     const width = sparse ? sparse.k : n;
     const prior = config.attn_bias_init === "local" ? localAttentionBias(distances, config.attn_bias_sigma) : new Float32Array(n * width);
     const blocks = config.recurrent ? 1 : config.depth;

@@ -12,6 +12,7 @@
  * (so learned geometry can move columns).
  */
 import { nn, numpy as np } from "../engine/jax.ts";
+import { distanceRow, type ColumnMetric } from "../geometry/metric.ts";
 
 /** Which wiring cost to apply and how strongly. */
 export type WiringCostSpec =
@@ -49,29 +50,43 @@ export function wiringCostFromDistances(attn: np.Array, distances: np.Array, spe
   return wiringCost(attn, wiringWeights(distances, spec), spec.lambda);
 }
 
+/** Rows of the metric averaged for the L1 normaliser: all up to this many columns, else this many evenly spaced rows. */
+export const L1_NORMALISER_ROWS = 4096;
+
 /**
- * Wiring weights of a SPARSE sheet's connections, on the host: the dense definition restricted
- * to the K connections, so dense and sparse costs compare directly. `l1`: W_it = d_it^p / mean(d^p)
- * with the mean over ALL N^2 column pairs; `cross_entropy`: W_it = d_it^2 / (2 sigma^2) +
- * log sum_j exp(-d_ij^2 / (2 sigma^2)) with the sum over ALL N columns.
- * allDistances: [N * N]; connectionDistances: [N * K] (row i: d(i, source t)). Returns [N * K].
+ * Wiring weights of the connections (a sparse sheet's K, or all N for a dense one), on the host:
+ * the dense definition restricted to them, so dense and sparse costs compare directly. `l1`:
+ * W_it = d_it^p / mean(d^p) with the mean over all N^2 column pairs (beyond
+ * {@link L1_NORMALISER_ROWS} columns: over that many evenly spaced rows, each against all N
+ * columns); `cross_entropy`: W_it = d_it^2 / (2 sigma^2) + log sum_j exp(-d_ij^2 / (2 sigma^2))
+ * with the sum over ALL N columns (O(N^2) time). Rows of the metric stream one at a time
+ * (float32-rounded, as the dense matrix stores them): O(N) memory, no N x N matrix.
+ * connectionDistances: [N * K] (row i: d(i, source t)). Returns [N * K].
  */
-export function sparseWiringWeights(allDistances: ArrayLike<number>, connectionDistances: ArrayLike<number>, n: number, k: number, spec: WiringCostSpec): Float32Array {
+export function sparseWiringWeights(metric: ColumnMetric, connectionDistances: ArrayLike<number>, n: number, k: number, spec: WiringCostSpec): Float32Array {
   const out = new Float32Array(n * k);
+  const row = new Float64Array(n);
+  const rowOf = (i: number): Float64Array => {
+    distanceRow(metric, i, row);
+    for (let j = 0; j < n; j++) row[j] = Math.fround(row[j]);
+    return row;
+  };
   if (spec.form === "l1") {
     const p = spec.p ?? 1;
+    const rows = Math.min(n, L1_NORMALISER_ROWS);
     let sum = 0;
-    for (let t = 0; t < n * n; t++) sum += allDistances[t] ** p;
-    const mean = sum / (n * n);
+    for (let r = 0; r < rows; r++) for (const d of rowOf(Math.floor((r * n) / rows))) sum += d ** p;
+    const mean = sum / (rows * n);
     for (let t = 0; t < n * k; t++) out[t] = connectionDistances[t] ** p / mean;
     return out;
   }
   const c = 1 / (2 * (spec.sigma ?? 2) ** 2);
   for (let i = 0; i < n; i++) {
+    const d = rowOf(i);
     let max = -Infinity;
-    for (let j = 0; j < n; j++) max = Math.max(max, -(allDistances[i * n + j] ** 2) * c);
+    for (let j = 0; j < n; j++) max = Math.max(max, -(d[j] ** 2) * c);
     let z = 0;
-    for (let j = 0; j < n; j++) z += Math.exp(-(allDistances[i * n + j] ** 2) * c - max);
+    for (let j = 0; j < n; j++) z += Math.exp(-(d[j] ** 2) * c - max);
     const logZ = max + Math.log(z);
     for (let t = 0; t < k; t++) out[i * k + t] = connectionDistances[i * k + t] ** 2 * c + logZ;
   }

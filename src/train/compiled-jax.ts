@@ -4,6 +4,7 @@
  * for browsers and machines without a compiler.
  */
 import { jit, numpy as np, tree, valueAndGrad } from "../engine/jax.ts";
+import { distanceMatrix } from "../geometry/metric.ts";
 import { connectivityArray } from "../model/sheet-connectivity.ts";
 import { type VisionParams, visionEncode } from "../model/vision.ts";
 import type { CompiledModel, EncodeOptions, StepMetrics } from "./compiled.ts";
@@ -47,12 +48,12 @@ export function compileJax(session: SessionBase): CompiledModel {
   const idx = connectivity ? connectivityArray(connectivity) : null;
   const idxArgs = (): np.Array[] => (idx ? [idx.ref] : []);
   // the objective's fixed inputs on the device (kept; each step passes references)
-  const distances = connectivity ? np.array(connectivity.distances).reshape([n, connectivity.k]) : np.array(geometry.distances).reshape([n, n]);
+  const distances = connectivity ? np.array(connectivity.distances).reshape([n, connectivity.k]) : np.array(distanceMatrix(geometry)).reshape([n, n]);
   const wiringWeights = connectivity && session.wiringWeights ? np.array(session.wiringWeights).reshape([n, connectivity.k]) : null;
   const neighbours = np.array(session.neighbours ?? new Float32Array(n * n)).reshape([n, n]);
   const blur = session.blur ? np.array(session.blur).reshape([n, n]) : null;
   // the spatial loss's distances: a dense sheet's `distances` already are [N, N], a sparse sheet's are not
-  const columnDistances = spec.spatialCorrelation && connectivity ? np.array(geometry.distances).reshape([n, n]) : null;
+  const columnDistances = spec.spatialCorrelation && connectivity ? np.array(distanceMatrix(geometry)).reshape([n, n]) : null;
   const spatialShape = [session.config.spatial_correlation.neighbourhoods, session.config.spatial_correlation.size];
   const stepInputs = (step: number): StepInputs => {
     const c = session.coefficients(step);

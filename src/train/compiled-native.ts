@@ -24,6 +24,7 @@ import { grad, jit, numpy as np, tree, valueAndGrad } from "../engine/jax.ts";
 import { sheetLeaves } from "../engine/native-sheet.ts";
 import type { ResidentState, SheetEngine, SheetKernel } from "../engine/sheet-engine.ts";
 import { positionDistances, repulsion } from "../geometry/learned.ts";
+import { distanceMatrix } from "../geometry/metric.ts";
 import type { SheetParams } from "../model/params.ts";
 import { hostSheetLeaves, nativeSheetConfig, sheetLeaf } from "../model/sheet-native.ts";
 import { patchify } from "../model/patches.ts";
@@ -147,7 +148,7 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
   const spatialShape = [session.config.spatial_correlation.neighbourhoods, session.config.spatial_correlation.size];
   const spatialGrad: Fn<[np.Array, np.Array, np.Array], [np.Array, np.Array]> | null = spec.spatialCorrelation ? jit(valueAndGrad(spatialCorrelation)) : null;
   const spatialValue: Fn<[np.Array, np.Array, np.Array], np.Array> | null = spec.spatialCorrelation ? jit(spatialCorrelation) : null;
-  const fixedDistances = spec.spatialCorrelation && !positions ? np.array(session.geometry.distances).reshape([n, n]) : null;
+  const fixedDistances = spec.spatialCorrelation && !positions ? np.array(distanceMatrix(session.geometry)).reshape([n, n]) : null;
   const positionDistancesOf: Fn<[np.Array], np.Array> | null = spec.spatialCorrelation && positions ? jit((pos: np.Array) => positionDistances(pos, positions.space)) : null;
   /** The spatial loss's inputs of a step: states [B, N, D], neighbourhoods [N, M, K], distances [N, N]. Borrows `params`. */
   const spatialInputs = (params: Outside, x: Float32Array, b: number, step: number): [np.Array, np.Array, np.Array] => [

@@ -14,6 +14,7 @@ import { type VisionConfig, type VisionLayout, visionLayout } from "../model/vis
 import { randomPatchMask } from "../objectives/mim.ts";
 import type { TrainConfig } from "./config.ts";
 import { medianSpacing, positionSpace } from "../geometry/learned.ts";
+import { distanceMatrix, geometryMetric } from "../geometry/metric.ts";
 import { nearestNeighbourGraph } from "../objectives/feature-consistency.ts";
 import { drawNeighbourhoods, neighbourhoodAreas, selectionMatrix } from "../objectives/spatial-correlation.ts";
 import { blurMatrix } from "../objectives/topo-blur.ts";
@@ -125,17 +126,17 @@ export function createSession(config: TrainConfig, options: SessionOptions = {})
   const wiringWeights = positions
     ? null
     : connectivity
-      ? sparseWiringWeights(geometry.distances, connectivity.distances, n, connectivity.k, wiring)
-      : sparseWiringWeights(geometry.distances, geometry.distances, n, n, wiring);
-  const neighbours = spec.consistency ? nearestNeighbourGraph(geometry.distances, n, config.consistency.neighbours) : null;
-  const blur = spec.topoBlur ? blurMatrix(geometry.distances, n, geometry.areas, config.topo_blur) : null;
+      ? sparseWiringWeights(geometryMetric(geometry), connectivity.distances, n, connectivity.k, wiring)
+      : sparseWiringWeights(geometryMetric(geometry), distanceMatrix(geometry), n, n, wiring);
+  const neighbours = spec.consistency ? nearestNeighbourGraph(distanceMatrix(geometry), n, config.consistency.neighbours) : null;
+  const blur = spec.topoBlur ? blurMatrix(distanceMatrix(geometry), n, geometry.areas, config.topo_blur) : null;
   const spatial = config.spatial_correlation;
   if (spec.spatialCorrelation) {
     neighbourhoodAreas(geometry.areas, spatial.size); // fails now, naming the field, rather than at the first step
     if (config.batch_size < 2) throw new Error(`spatial_correlation correlates responses across the batch: batch_size must be at least 2, got ${config.batch_size}`);
   }
   const neighbourhoods = (step: number): Float32Array | null =>
-    spec.spatialCorrelation ? selectionMatrix(drawNeighbourhoods(geometry.distances, n, geometry.areas, spatial, mixSeed(config.seed, SPATIAL_NEIGHBOURHOODS, step)), n) : null;
+    spec.spatialCorrelation ? selectionMatrix(drawNeighbourhoods(distanceMatrix(geometry), n, geometry.areas, spatial, mixSeed(config.seed, SPATIAL_NEIGHBOURHOODS, step)), n) : null;
   const wiringSchedule = penaltySchedule(config.wiring.lambda, config.wiring.schedule, config.steps);
   const consistencySchedule = penaltySchedule(config.consistency.coef, config.consistency.schedule, config.steps);
   const activationSchedule = penaltySchedule(config.activation_sparsity.coef, config.activation_sparsity.schedule, config.steps);

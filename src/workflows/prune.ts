@@ -27,10 +27,11 @@ import { readSafetensors } from "../io/safetensors.ts";
 import { saveVisionCheckpoint } from "../checkpoint/vision-checkpoint.ts";
 import { type ImageDataset, openDataset } from "../data/index.ts";
 import { initEngine } from "../engine/engine.ts";
+import { distanceMatrix } from "../geometry/metric.ts";
 import { numpy as np, tree } from "../engine/jax.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { resolveSheetConfig, type SheetConfig } from "../model/config.ts";
-import { connectionDistancesFromMatrix, type SheetConnectivity } from "../model/sheet-connectivity.ts";
+import { connectivityOf, type SheetConnectivity } from "../model/sheet-connectivity.ts";
 import type { VisionParams } from "../model/vision.ts";
 import { attentionMetrics, meanAttentionMaps } from "./sweep/run.ts";
 import { lineChart } from "../viz/charts.ts";
@@ -202,7 +203,7 @@ export async function writePrunedRun(
     throw new Error(`prune: --set must not change the model (sheet or vision fields): the pruned parameters are the trained ones`);
   }
 
-  const connectivity: SheetConnectivity = { n, k, indices: kept, distances: connectionDistancesFromMatrix(session.geometry.distances, n, kept, k) };
+  const connectivity: SheetConnectivity = connectivityOf(session.geometry, kept, k);
   const init = path.join(root, INIT_CHECKPOINT);
   const provenance = JSON.stringify({ k, ...(options.provenance ?? {}) });
   await createRunDir(root, config); // refuses a directory holding a different run before anything is written
@@ -305,7 +306,7 @@ export async function pruneCurve(source: string, out: string, options: PruneOpti
     const criterionSet = await openDataset(config.data, split);
     const testSet = await openDataset(config.data, "test");
     const metric = config.vision.task === "mim" ? "mim_loss" : "accuracy";
-    const distances = session.geometry.distances;
+    const distances = distanceMatrix(session.geometry);
 
     say(`prune: mean attention of ${ckptPath} over ${images} ${split} images`);
     const { mean, maps } = await meanIncomingAttention(model, criterionSet, images);

@@ -11,7 +11,8 @@ export interface ColumnContext {
   n: number;
   depth: number;
   connectivity: Int32Array | null;
-  distances: Float32Array;
+  /** Distance between columns i and j in the geometry's metric. */
+  distance: (i: number, j: number) => number;
   areaName: (i: number) => string;
   describe: (i: number) => string;
   onSelect: (i: number) => void;
@@ -44,7 +45,7 @@ export class ColumnPanel {
       this.body.append(el("p", { class: "muted" }, "click a column of the sheet (Esc clears)"));
       return;
     }
-    const { n, depth, connectivity, distances } = this.ctx;
+    const { n, depth, connectivity, distance } = this.ctx;
     const row = attentionRow(f, n, step, selected, connectivity);
     this.body.append(el("p", {}, el("strong", { id: "column-id" }, this.ctx.describe(selected)), ` · step ${step + 1}/${depth}`));
     this.body.append(el("div", { class: "muted" }, "reads from (incoming attention)"), this.table(topK(row, 8), "source"));
@@ -54,7 +55,7 @@ export class ColumnPanel {
       const r = attentionRow(f, n, s, selected, connectivity);
       const [[top, w]] = topK(r, 1);
       let dist = 0;
-      for (let j = 0; j < n; j++) dist += r[j] * distances[selected * n + j];
+      for (let j = 0; j < n; j++) dist += r[j] * distance(selected, j);
       const tr = el("tr", s === step ? { style: "background:#eef3fd" } : {}, el("td", {}, String(s + 1)), el("td", {}, `${top} (${fmt(w)})`), el("td", {}, fmt(r[selected])), el("td", {}, fmt(dist)));
       steps.append(tr);
     }

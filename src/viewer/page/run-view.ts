@@ -9,6 +9,7 @@ import type { RunManifest, SampleSet } from "../compute/manifest.ts";
 import { populationStats, type PopulationStats } from "../compute/population.ts";
 import { QUANTITIES, quantityValues, topK, type Quantity } from "../compute/quantities.ts";
 import { sheetDrawing } from "../compute/sheet-layout.ts";
+import { columnDistance, geometryMetric } from "../../geometry/metric.ts";
 import { analysisPanel } from "./analysis-panel.ts";
 import { ColorBar } from "./colorbar.ts";
 import { ColumnPanel } from "./column-panel.ts";
@@ -120,7 +121,8 @@ export async function runView(app: HTMLElement, m: RunManifest, base: string, de
   const timing = el("span", { class: "muted", id: "timing" });
   const center = panel(`Sheet: ${n} columns, ${geometry.spec.kind}${geometry.areas.length > 1 ? `, ${geometry.areas.length} areas` : ""}, depth ${depth}`);
   center.body.append(el("div", { class: "controls" }, el("label", {}, "colour ", quantity), el("label", {}, "step ", slider), stepLabel, play), sheetView.root, el("div", { class: "controls" }, colorBar.root, timing));
-  const columnPanel = new ColumnPanel({ n, depth, connectivity: conn, distances: geometry.distances, areaName, describe, onSelect: (i) => select(i) });
+  const metric = geometryMetric(geometry);
+  const columnPanel = new ColumnPanel({ n, depth, connectivity: conn, distance: (i, j) => columnDistance(metric, i, j), areaName, describe, onSelect: (i) => select(i) });
   const readout = new ReadoutPanel(vision.task, vision.image_size, vision.channels, samples?.classNames ?? null);
   const inputPanel = new InputPanel(samples, m.samplesNote, vision.image_size, vision.channels, (image, source) => {
     input = image;

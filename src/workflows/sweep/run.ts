@@ -25,6 +25,7 @@ import { type ImageDataset, openDataset } from "../../data/index.ts";
 import { initEngine } from "../../engine/engine.ts";
 import { numpy as np, tree } from "../../engine/jax.ts";
 import { positionDistances, positionSpace } from "../../geometry/learned.ts";
+import { distanceMatrix } from "../../geometry/metric.ts";
 import { flopsPerImage } from "../../model/cost.ts";
 import type { VisionParams } from "../../model/vision.ts";
 import { scatterAttention } from "../../model/sheet-connectivity.ts";
@@ -274,7 +275,7 @@ export async function measureRun(plan: SweepPlan, run: PlannedRun, root: string,
  * the geometry's. Borrows `params`.
  */
 async function trainedDistances(session: Session, params: VisionParams): Promise<ArrayLike<number>> {
-  if (!params.positions) return session.geometry.distances;
+  if (!params.positions) return distanceMatrix(session.geometry);
   return (await positionDistances(params.positions.ref, positionSpace(session.geometry)).data()) as Float32Array;
 }
 
