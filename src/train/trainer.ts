@@ -64,7 +64,7 @@ export interface TrainOptions {
   /**
    * Start from this vision checkpoint's parameters instead of a random init (e.g. a pruned
    * model, see src/workflows/prune.ts). `train` copies it into the run directory as
-   * `init.safetensors` (see INIT_CHECKPOINT in run-dir.ts), so a run interrupted before its first
+   * `init.safetensors` (RunDir.initPath), so a run interrupted before its first
    * checkpoint also restarts from it. Its sheet and vision configs must be the run's; a sparse
    * checkpoint's stored connectivity wins, as on resume.
    */
