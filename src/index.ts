@@ -45,7 +45,8 @@ export { loadVisionCheckpoint, saveVisionCheckpoint, type VisionCheckpoint } fro
 // Training
 export { parseTrainConfig, type TrainConfig, type TrainConfigInput } from "./train/config.ts";
 export { PRESETS, type PresetName } from "./train/presets.ts";
-export { resume, train, type TrainOptions, type TrainSummary } from "./train/trainer.ts";
+export { resume, train, type TrainOptions } from "./train/trainer.ts";
+export type { TrainSummary } from "./train/run-state.ts";
 export { loadTrainedModel, type TrainedModel } from "./train/trained-model.ts";
 
 // Measuring

@@ -3,6 +3,8 @@ export { objective, type DeviceBatch, type LossParts, type ObjectiveSpec, type S
 export { applyOverrides, mergeConfig, parseTrainConfig, trainConfigSchema, type TrainConfig, type TrainConfigInput } from "./config.ts";
 export { PRESETS, type PresetName } from "./presets.ts";
 export { createSession, type Session } from "./session.ts";
-export { INIT_CHECKPOINT, resume, train, type TrainOptions, type TrainSummary } from "./trainer.ts";
+export { resume, train, type TrainOptions } from "./trainer.ts";
+export { INIT_CHECKPOINT } from "./run-dir.ts";
+export { runDirState, type RunDirState, type TrainSummary } from "./run-state.ts";
 export { evaluate, extractFeatures, type EvalResult } from "./evaluate.ts";
 export { loadTrainedModel, type TrainedModel } from "./trained-model.ts";

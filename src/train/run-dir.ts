@@ -4,7 +4,10 @@
  * ```
  * <root>/config.json                       resolved config (written once, atomically)
  * <root>/log.jsonl                         one JSON record per line (append-only)
- * <root>/summary.json                      written by the caller via writeJsonAtomic
+ * <root>/summary.json                      the finished run's summary (written last: it marks the run finished)
+ * <root>/best.json                         the best held-out evaluation so far
+ * <root>/reconstructions.png               a finished MIM run's held-out reconstructions
+ * <root>/init.safetensors                  optional starting parameters (a pruned or grown model)
  * <root>/checkpoints/last.safetensors      the model (any safetensors tool reads it)
  * <root>/checkpoints/last.opt.safetensors  the training state: the model's tensors, AdamW
  *                                          moments and step, in ONE file (what resume reads)
@@ -19,13 +22,17 @@
  * it ({@link lockRunDir}); stale locks and temporary files of dead processes are removed
  * when it is opened.
  *
+ * Every path of these files is built here ({@link runDirPaths}, {@link checkpointPath},
+ * {@link optimizerPath}); what the files say about the run (new, resumable, finished) is read
+ * by src/train/run-state.ts.
+ *
  * State is explicit: a {@link RunDir} is just the paths; nothing is cached in
  * memory apart from a per-log write queue that keeps appends from this process
  * in order.
  */
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, linkSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeSync } from "node:fs";
-import { type FileHandle, open, readFile } from "node:fs/promises";
+import { type FileHandle, open, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { ensureDir, ensureDirSync, onProcessExit, processAlive, removeStaleTempFiles, writeFileAtomic } from "../io/atomic.ts";
@@ -40,13 +47,31 @@ export interface RunDir {
   logPath: string;
   /** `<root>/checkpoints`: model and optimizer checkpoints. */
   checkpointsDir: string;
+  /** `<root>/summary.json`: the finished run's summary, written last. */
+  summaryPath: string;
+  /** `<root>/best.json`: the best held-out evaluation so far (with its step). */
+  bestEvalPath: string;
+  /** `<root>/reconstructions.png`: a finished MIM run's held-out reconstructions. */
+  reconstructionsPath: string;
+  /** `<root>/init.safetensors`: the run's starting parameters, when it has its own (see {@link INIT_CHECKPOINT}). */
+  initPath: string;
 }
 
 /** Tag of a checkpoint: the rolling `last`, the `best` so far, or a step number. */
 export type CheckpointTag = "last" | "best" | number;
 
+/**
+ * A run directory's starting parameters: when `<run>/init.safetensors` exists and the run has
+ * no checkpoint yet, training starts from it instead of a random init (the optimiser state
+ * starts fresh; every checkpoint is written as usual).
+ */
+export const INIT_CHECKPOINT = "init.safetensors";
+
 const CONFIG_FILE = "config.json";
 const LOG_FILE = "log.jsonl";
+const SUMMARY_FILE = "summary.json";
+const BEST_EVAL_FILE = "best.json";
+const RECONSTRUCTIONS_FILE = "reconstructions.png";
 const CHECKPOINTS_DIR = "checkpoints";
 
 /** The paths of run directory `root` (nothing is read or created). */
@@ -57,7 +82,22 @@ export function runDirPaths(root: string): RunDir {
     configPath: path.join(abs, CONFIG_FILE),
     logPath: path.join(abs, LOG_FILE),
     checkpointsDir: path.join(abs, CHECKPOINTS_DIR),
+    summaryPath: path.join(abs, SUMMARY_FILE),
+    bestEvalPath: path.join(abs, BEST_EVAL_FILE),
+    reconstructionsPath: path.join(abs, RECONSTRUCTIONS_FILE),
+    initPath: path.join(abs, INIT_CHECKPOINT),
   };
+}
+
+/**
+ * Remove what an attempt may have left before its first checkpoint (the log, best.json, the
+ * summary, reconstructions, the checkpoints folder with its `best` files), so a fresh start
+ * inherits none of it. config.json and init.safetensors stay.
+ */
+export async function removeTrainingOutputs(dir: RunDir): Promise<void> {
+  for (const file of [dir.logPath, dir.bestEvalPath, dir.summaryPath, dir.reconstructionsPath, dir.checkpointsDir]) {
+    await rm(file, { recursive: true, force: true });
+  }
 }
 
 /** JSON text with object keys sorted, so two configs compare equal regardless of key order. */
@@ -133,7 +173,7 @@ export async function createRunDir(root: string, resolvedConfig: unknown): Promi
  * starting parameters (`init.safetensors`, e.g. a grown or pruned model, is kept with its config).
  */
 function neverTrained(dir: RunDir): boolean {
-  if (existsSync(path.join(dir.root, "summary.json")) || existsSync(path.join(dir.root, "init.safetensors"))) return false;
+  if (existsSync(dir.summaryPath) || existsSync(dir.initPath)) return false;
   try {
     if (statSync(dir.logPath).size > 0) return false;
   } catch {
@@ -539,6 +579,24 @@ export function listStepCheckpoints(dir: RunDir): number[] {
     if (m) steps.push(Number(m[1]));
   }
   return steps.sort((a, b) => a - b);
+}
+
+/**
+ * The model checkpoint a run is looked at with (view, analyze, lesion): `best`, else `last`,
+ * else the newest step checkpoint; null when the run has none yet.
+ */
+export function preferredCheckpoint(dir: RunDir): string | null {
+  for (const tag of ["best", "last"] as const) {
+    if (existsSync(checkpointPath(dir, tag))) return checkpointPath(dir, tag);
+  }
+  const steps = listStepCheckpoints(dir);
+  return steps.length > 0 ? checkpointPath(dir, steps[steps.length - 1]) : null;
+}
+
+/** The run directory a checkpoint file lies in (`<root>/checkpoints/<file>` with `<root>/config.json`), or null. */
+export function runRootOfCheckpoint(file: string): string | null {
+  const dir = runDirPaths(path.dirname(path.dirname(file)));
+  return existsSync(dir.configPath) ? dir.root : null;
 }
 
 const STEP_STATE_RE = /^step-(\d+)(?:\.opt)?\.safetensors$/;

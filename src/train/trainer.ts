@@ -15,7 +15,7 @@ import { describeGeometry } from "../geometry/index.ts";
 import { loadOptimizerState, loadVisionCheckpoint, readCheckpointConnectivity } from "../checkpoint/vision-checkpoint.ts";
 import { NonFiniteParametersError } from "../checkpoint/checkpoint.ts";
 import { readSafetensors } from "../io/safetensors.ts";
-import { checkResumePoint, type ResumePoint, saveTrainingCheckpoint } from "../checkpoint/training-state.ts";
+import { saveTrainingCheckpoint } from "../checkpoint/training-state.ts";
 import { canonicalParamOrder, countParameters } from "../engine/param-tree.ts";
 import { flopsPerImage } from "../model/cost.ts";
 import { initVision, type VisionConfig, type VisionParams } from "../model/vision.ts";
@@ -27,36 +27,17 @@ import {
   appendLog,
   checkpointPath,
   createRunDir,
-  type CheckpointTag,
   lockRunDir,
   openRunDir,
   optimizerPath,
-  resumeCandidates,
   type RunDir,
-  runDirPaths,
   truncateLogAfter,
   writeJsonAtomic,
 } from "./run-dir.ts";
+import { findResumePoint, type ResumeFrom, runDirState, type TrainSummary } from "./run-state.ts";
 import { type Backend, describeBackend, prepareBackend } from "../engine/backend.ts";
 import { cosineSchedule } from "../optim/schedule.ts";
 import { createSession, disposeSession, maskSeed, type Session, toDevice } from "./session.ts";
-
-/** What a finished run reports (also written to summary.json). */
-export interface TrainSummary {
-  steps: number;
-  task: "mim" | "classify";
-  parameters: number;
-  /** Forward matmul FLOPs per image (src/model/cost.ts). */
-  flops_per_image: number;
-  final: EvalResult;
-  best: EvalResult & { step: number };
-  images_per_second: number;
-  wall_seconds: number;
-  skipped_images: number;
-  run_dir: string;
-  /** The engine that ran the sheet. */
-  backend?: Backend;
-}
 
 export interface TrainOptions {
   /** Print progress and messages (default true). */
@@ -66,7 +47,7 @@ export interface TrainOptions {
   /**
    * Start from this vision checkpoint's parameters instead of a random init (e.g. a pruned
    * model, see src/workflows/prune.ts). `train` copies it into the run directory as
-   * `init.safetensors` (see {@link INIT_CHECKPOINT}), so a run interrupted before its first
+   * `init.safetensors` (RunDir.initPath), so a run interrupted before its first
    * checkpoint also restarts from it. Its sheet and vision configs must be the run's; a sparse
    * checkpoint's stored connectivity wins, as on resume.
    */
@@ -81,19 +62,6 @@ export interface TrainOptions {
   steps?: number;
 }
 
-/** A checked checkpoint to resume from, and which one it is. */
-interface ResumeFrom {
-  tag: CheckpointTag;
-  point: ResumePoint;
-}
-
-/**
- * A run directory's starting parameters: when `<run>/init.safetensors` exists and the run has
- * no `checkpoints/last` yet, training starts from it instead of a random init (the optimiser
- * state starts fresh; every checkpoint is written as usual).
- */
-export const INIT_CHECKPOINT = "init.safetensors";
-
 const TRAIN_MASK = 1;
 
 /** Start a new run in `root` (refused if `root` holds a different run, or is in use by another process). */
@@ -106,9 +74,8 @@ export async function train(config: TrainConfig, root: string, options: TrainOpt
       throw new Error(`${root} already has checkpoints (step ${found.point.step}); resume it with --resume ${root} or choose a new directory`);
     }
     if (options.initFrom !== undefined) {
-      const target = path.join(dir.root, INIT_CHECKPOINT);
       if (!existsSync(options.initFrom)) throw new Error(`initial checkpoint ${options.initFrom} does not exist`);
-      if (path.resolve(options.initFrom) !== path.resolve(target)) await writeFileAtomic(target, await readFile(options.initFrom));
+      if (path.resolve(options.initFrom) !== dir.initPath) await writeFileAtomic(dir.initPath, await readFile(options.initFrom));
     }
     return await runTraining(config, dir, null, options);
   } finally {
@@ -138,7 +105,7 @@ export async function resume(root: string, options: TrainOptions = {}): Promise<
       say(`extending ${dir.root} from ${resolved.steps} to ${options.steps} steps (the schedules now span ${options.steps} steps)`);
       resolved = parseTrainConfig({ ...(config as object), steps: options.steps });
       await writeJsonAtomic(dir.configPath, resolved);
-      await rm(path.join(dir.root, "summary.json"), { force: true });
+      await rm(dir.summaryPath, { force: true });
     }
     return await runTraining(resolved, dir, found, options);
   } finally {
@@ -147,58 +114,14 @@ export async function resume(root: string, options: TrainOptions = {}): Promise<
 }
 
 /**
- * The newest complete checkpoint of the run: `last` unless a newer `step-N` exists, each
- * checked by {@link checkResumePoint}; damaged or half-written ones are skipped, and `say`
- * names them and where the run resumes instead. Null when there is none.
- */
-async function findResumePoint(dir: RunDir, say: (line: string) => void): Promise<ResumeFrom | null> {
-  const tags = resumeCandidates(dir);
-  if (tags.length === 0) return null;
-  const problems: string[] = [];
-  const check = async (tag: CheckpointTag): Promise<ResumeFrom | null> => {
-    const statePath = optimizerPath(dir, tag);
-    if (!existsSync(statePath)) {
-      problems.push(`${path.basename(statePath)} is missing`);
-      return null;
-    }
-    try {
-      return { tag, point: await checkResumePoint(checkpointPath(dir, tag), statePath) };
-    } catch (e) {
-      problems.push((e as Error).message.replace(`${dir.checkpointsDir}${path.sep}`, ""));
-      return null;
-    }
-  };
-  const last = tags[0] === "last" ? await check("last") : null;
-  let found: ResumeFrom | null = null;
-  for (const tag of tags) {
-    if (tag === "last") continue;
-    if (last !== null && (tag as number) <= last.point.step) break;
-    found = await check(tag);
-    if (found) break;
-  }
-  found ??= last;
-  if (problems.length > 0) {
-    const where = found ? `resuming from ${path.basename(checkpointPath(dir, found.tag))} (step ${found.point.step})` : "no complete checkpoint is left, so it starts from step 0";
-    say(`warning: ${dir.checkpointsDir}: skipped ${problems.join("; ")}; ${where}`);
-  }
-  return found;
-}
-
-/**
- * Bring the run in `root` to `config.steps`: a finished run (summary.json for all its steps)
- * returns its summary, one with checkpoints resumes (from its newest complete one), anything
- * else trains from the start (from `init.safetensors` when the directory has one).
+ * Bring the run in `root` to `config.steps`, as its {@link runDirState} says: a finished run
+ * returns its summary, a partial one resumes (from its newest complete checkpoint), a new one
+ * trains from the start (from `init.safetensors` when the directory has one).
  */
 export async function trainToCompletion(config: TrainConfig, root: string, options: TrainOptions = {}): Promise<TrainSummary> {
-  const summaryPath = path.join(root, "summary.json");
-  if (existsSync(summaryPath)) {
-    const summary = JSON.parse(readFileSync(summaryPath, "utf8")) as TrainSummary;
-    if (summary.steps === config.steps) return summary;
-  }
-  const dir = runDirPaths(root);
-  if (existsSync(dir.configPath) && resumeCandidates(dir).length > 0) {
-    return resume(root, options);
-  }
+  const state = runDirState(root, config.steps);
+  if (state.kind === "finished") return state.summary;
+  if (state.kind === "partial") return resume(root, options);
   return train(config, root, options);
 }
 
@@ -207,8 +130,7 @@ async function runTraining(config: TrainConfig, dir: RunDir, fromCheckpoint: Res
   await prepareBackend(options.backend); // acquires the WebGPU device when webgpu is asked for
   // a sparse sheet resumes with the connectivity its checkpoint stores (it wins over rebuilding it,
   // and a connectivity file need not be read again)
-  const initPath = path.join(dir.root, INIT_CHECKPOINT);
-  const initFrom = !fromCheckpoint && existsSync(initPath) ? initPath : null;
+  const initFrom = !fromCheckpoint && existsSync(dir.initPath) ? dir.initPath : null;
   const source = fromCheckpoint?.point.paramsPath ?? initFrom;
   const stored = source ? await readCheckpointConnectivity(source) : null;
   if (stored) config = { ...config, sheet: { ...config.sheet, connectivity: stored.spec } };
@@ -398,7 +320,7 @@ async function trainInSession(
       if (isBetter(lastEval)) {
         best = { ...lastEval, step: done };
         await saveAll("best", done);
-        await writeJsonAtomic(`${dir.root}/best.json`, best);
+        await writeJsonAtomic(dir.bestEvalPath, best);
       }
     }
     await appendLog(dir, record);
@@ -425,7 +347,7 @@ async function trainInSession(
   progress.done();
   const final = lastEval ?? (await evaluate(session, (await state.current()).params, testSet, config.eval_images, stats));
   if (vision.task === "mim") {
-    await writeReconstructions(session, (await state.current()).params, testSet, `${dir.root}/reconstructions.png`);
+    await writeReconstructions(session, (await state.current()).params, testSet, dir.reconstructionsPath);
   }
   state.dispose();
   const summary: TrainSummary = {
@@ -441,7 +363,7 @@ async function trainInSession(
     run_dir: dir.root,
     backend: session.backend,
   };
-  await writeJsonAtomic(`${dir.root}/summary.json`, summary);
+  await writeJsonAtomic(dir.summaryPath, summary);
   say(
     `done: ${vision.task === "mim" ? `held-out MIM loss ${final.mim_loss?.toFixed(4)}` : `test accuracy ${(100 * (final.accuracy ?? 0)).toFixed(2)}%`}` +
       ` (best ${primary(summary.best).toFixed(4)} at step ${summary.best.step}); ${summary.images_per_second.toFixed(0)} img/s;` +
@@ -512,9 +434,8 @@ function divergenceError(config: TrainConfig, step: number, what: string, lastSa
 }
 
 function readBest(dir: RunDir): (EvalResult & { step: number }) | null {
-  const path = `${dir.root}/best.json`;
-  if (!existsSync(path)) return null;
-  return JSON.parse(readFileSync(path, "utf8")) as EvalResult & { step: number };
+  if (!existsSync(dir.bestEvalPath)) return null;
+  return JSON.parse(readFileSync(dir.bestEvalPath, "utf8")) as EvalResult & { step: number };
 }
 
 function partialSummary(

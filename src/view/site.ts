@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { buildRows, readSweepDir } from "../workflows/sweep/compare.ts";
 import { readSafetensors } from "../io/safetensors.ts";
+import { preferredCheckpoint, runDirPaths, runRootOfCheckpoint } from "../train/run-dir.ts";
 import type { Manifest, RunManifest, SweepManifest } from "../viewer/compute/manifest.ts";
 import { readSamples } from "./samples.ts";
 
@@ -60,24 +61,12 @@ export function flattenScalars(value: unknown, prefix = "", out: Record<string, 
   return out;
 }
 
-/** The checkpoint a run directory is viewed with: best, else last, else the newest step checkpoint. */
-export function runCheckpoint(root: string): string | null {
-  const dir = path.join(root, "checkpoints");
-  for (const tag of ["best", "last"]) {
-    const f = path.join(dir, `${tag}.safetensors`);
-    if (existsSync(f)) return f;
-  }
-  if (!existsSync(dir)) return null;
-  const steps = readdirSync(dir).filter((n) => /^step-\d+\.safetensors$/.test(n)).sort();
-  return steps.length ? path.join(dir, steps[steps.length - 1]) : null;
-}
-
 /** Add one run's files under `prefix` ("" or "runs/NAME/"); returns its manifest. */
 async function addRun(site: Site, target: string, prefix: string, samplesCount: number): Promise<RunManifest> {
   const isDir = statSync(target).isDirectory();
-  const root = isDir ? target : path.dirname(path.dirname(target));
-  const runRoot = isDir ? target : existsSync(path.join(root, "config.json")) ? root : null;
-  const checkpoint = isDir ? runCheckpoint(target) : target;
+  const runRoot = isDir ? target : runRootOfCheckpoint(target);
+  const run = runRoot === null ? null : runDirPaths(runRoot);
+  const checkpoint = isDir ? preferredCheckpoint(runDirPaths(target)) : target;
   const manifest: RunManifest = {
     kind: "run",
     name: isDir ? path.basename(path.resolve(target)) : `${runRoot ? `${path.basename(path.resolve(runRoot))}/` : ""}${path.basename(target, ".safetensors")}`,
@@ -85,8 +74,8 @@ async function addRun(site: Site, target: string, prefix: string, samplesCount: 
     checkpointPath: checkpoint,
     samples: null,
     samplesNote: null,
-    log: runRoot ? readLogLines(path.join(runRoot, "log.jsonl")) : [],
-    summary: runRoot ? readJson(path.join(runRoot, "summary.json")) : null,
+    log: run ? readLogLines(run.logPath) : [],
+    summary: run ? readJson(run.summaryPath) : null,
     analysis: null,
     figures: [],
     problem: null,
@@ -134,8 +123,9 @@ async function addRun(site: Site, target: string, prefix: string, samplesCount: 
 
 function isSweepDir(dir: string): boolean {
   if (existsSync(path.join(dir, "sweep.json"))) return true;
-  if (existsSync(path.join(dir, "config.json")) || existsSync(path.join(dir, "checkpoints"))) return false;
-  return readdirSync(dir, { withFileTypes: true }).some((d) => d.isDirectory() && existsSync(path.join(dir, d.name, "config.json")));
+  const run = runDirPaths(dir);
+  if (existsSync(run.configPath) || existsSync(run.checkpointsDir)) return false;
+  return readdirSync(dir, { withFileTypes: true }).some((d) => d.isDirectory() && existsSync(runDirPaths(path.join(dir, d.name)).configPath));
 }
 
 /** Build the site for a run directory, a checkpoint file or a sweep directory. */

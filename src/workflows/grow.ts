@@ -39,10 +39,10 @@ import type { VisionConfig, VisionParams } from "../model/vision.ts";
 import { applyOverrides, parseTrainConfig, type TrainConfig } from "../train/config.ts";
 import { describeEval, evaluate, type EvalResult } from "../train/evaluate.ts";
 import { resolveCheckpointArg } from "./prune.ts";
-import { createRunDir, writeJsonAtomic } from "../train/run-dir.ts";
+import { createRunDir, runDirPaths, writeJsonAtomic } from "../train/run-dir.ts";
 import { disposeSession } from "../train/session.ts";
 import { loadTrainedModel, type TrainedModel } from "../train/trained-model.ts";
-import { INIT_CHECKPOINT, trainToCompletion } from "../train/trainer.ts";
+import { trainToCompletion } from "../train/trainer.ts";
 
 // ---------------------------------------------------------------------------
 // Pure parts
@@ -297,7 +297,7 @@ export async function writeGrownRun(
   }
 
   await mkdir(root, { recursive: true });
-  const init = path.join(root, INIT_CHECKPOINT);
+  const init = runDirPaths(root).initPath;
   const provenance = JSON.stringify({ factor: plan.factor, areas: plan.areas, ...(options.provenance ?? {}) });
   await createRunDir(root, config); // refuses a directory holding a different run
   if (existsSync(init)) {

@@ -21,8 +21,9 @@
  * geometry, sparse connectivity) plus its own `steps` and `set` (which must not touch `sheet` or
  * `vision`). Prune and grow phases call {@link pruneCurve} (one K: the phase dir is the run dir,
  * finished when it holds prune.json, and summary.json when it fine-tunes) and {@link growRun}
- * (steps 0; finished when it holds grow.json). A train phase is finished when it holds
- * summary.json; an interrupted one resumes from its checkpoints/last. `<out>/progressive.json`
+ * (steps 0; finished when it holds grow.json). A train phase is finished when its run directory
+ * is (summary.json of its steps, see {@link runDirState}); an interrupted one resumes from its
+ * newest complete checkpoint. `<out>/progressive.json`
  * records the plan and every phase's status and held-out metric (written atomically); rerunning
  * with a different plan into the same out dir is refused.
  */
@@ -45,8 +46,10 @@ import type { EvalResult } from "../train/evaluate.ts";
 import { checkGrowable, growRun, type GrowResult, planGrow } from "./grow.ts";
 import { PRESETS, type PresetName } from "../train/presets.ts";
 import { checkK, pruneCurve, type PruneResult } from "./prune.ts";
-import { writeJsonAtomic } from "../train/run-dir.ts";
-import { INIT_CHECKPOINT, resume, train, type TrainOptions, type TrainSummary } from "../train/trainer.ts";
+import { checkpointPath, runDirPaths, writeJsonAtomic } from "../train/run-dir.ts";
+import { runDirState } from "../train/run-state.ts";
+import type { TrainSummary } from "../train/run-state.ts";
+import { resume, train, type TrainOptions } from "../train/trainer.ts";
 
 const DOTTED_KEY = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -245,19 +248,20 @@ export function phaseDir(out: string, phase: Pick<PlannedPhase, "dir">): string 
   return path.join(out, phase.dir);
 }
 
-/** Whether a phase's outputs are complete (summary.json; prune.json / grow.json for prune / grow). */
+/** Whether a phase's outputs are complete (a finished run directory; prune.json / grow.json for prune / grow). */
 export function phaseFinished(out: string, phase: PlannedPhase): boolean {
   const root = phaseDir(out, phase);
-  if (phase.kind === "train") return existsSync(path.join(root, "summary.json"));
+  const trained = () => runDirState(root, phase.steps).kind === "finished";
+  if (phase.kind === "train") return trained();
   if (phase.kind === "grow") return existsSync(path.join(root, "grow.json"));
-  return existsSync(path.join(root, "prune.json")) && (phase.prune.steps === 0 || existsSync(path.join(root, "summary.json")));
+  return existsSync(path.join(root, "prune.json")) && (phase.prune.steps === 0 || trained());
 }
 
 /** The checkpoint holding a finished phase's final parameters. */
 export function phaseCheckpoint(out: string, phase: PlannedPhase): string {
-  const root = phaseDir(out, phase);
+  const dir = runDirPaths(phaseDir(out, phase));
   const trained = phase.kind === "train" || (phase.kind === "prune" && phase.prune.steps > 0);
-  return trained ? path.join(root, "checkpoints", "last.safetensors") : path.join(root, INIT_CHECKPOINT);
+  return trained ? checkpointPath(dir, "last") : dir.initPath;
 }
 
 function readJson<T>(file: string): T {
@@ -322,25 +326,26 @@ export async function runProgressive(plan: ProgressivePlan, options: Progressive
     else say(`progressive: phase ${phase.index} (${phase.kind}) -> ${root}`);
 
     if (phase.kind === "train") {
+      const state = runDirState(root, phase.steps);
       let summary: TrainSummary;
-      if (skipped) {
-        summary = readJson<TrainSummary>(path.join(root, "summary.json"));
+      if (state.kind === "finished") {
+        summary = state.summary;
       } else {
         const trainOptions: TrainOptions = { verbose };
         if (options.stopAfter && options.stopAfter.phase === phase.index) trainOptions.stopAfter = options.stopAfter.step;
-        if (existsSync(path.join(root, "checkpoints", "last.safetensors"))) {
+        if (state.kind === "partial") {
           summary = await resume(root, trainOptions);
         } else if (prev === null) {
           summary = await train(plan.config, root, trainOptions);
         } else {
-          const prevConfig = readJson<unknown>(path.join(phaseDir(out, prev), "config.json"));
+          const prevConfig = readJson<unknown>(runDirPaths(phaseDir(out, prev)).configPath);
           const config = parseTrainConfig(applyDottedOverrides(prevConfig, { ...(phase.train.set ?? {}), steps: phase.train.steps }));
           summary = await train(config, root, { ...trainOptions, initFrom: prevCkpt! });
         }
       }
       rec.parameters = summary.parameters;
       rec.value = pick(summary.final);
-      if (!existsSync(path.join(root, "summary.json"))) {
+      if (runDirState(root, phase.steps).kind !== "finished") {
         rec.status = "interrupted";
         await save();
         say(`progressive: stopped in phase ${phase.index} after step ${summary.steps}; rerun to resume`);

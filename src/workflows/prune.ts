@@ -38,10 +38,10 @@ import { lineChart } from "../viz/charts.ts";
 import { writeFigure } from "../viz/render.ts";
 import { applyOverrides, parseTrainConfig, type TrainConfig } from "../train/config.ts";
 import { describeEval, evaluate, type EvalResult } from "../train/evaluate.ts";
-import { createRunDir, writeJsonAtomic } from "../train/run-dir.ts";
+import { checkpointPath, createRunDir, runDirPaths, writeJsonAtomic } from "../train/run-dir.ts";
 import { disposeSession } from "../train/session.ts";
 import { loadTrainedModel, type TrainedModel } from "../train/trained-model.ts";
-import { INIT_CHECKPOINT, trainToCompletion } from "../train/trainer.ts";
+import { trainToCompletion } from "../train/trainer.ts";
 
 // ---------------------------------------------------------------------------
 // Pure parts
@@ -140,8 +140,9 @@ export async function meanIncomingAttention(model: TrainedModel, ds: ImageDatase
 
 /** A checkpoint path, or a run directory (its checkpoints/last.safetensors). */
 export function resolveCheckpointArg(arg: string): string {
-  if (existsSync(arg) && !arg.endsWith(".safetensors") && existsSync(path.join(arg, "config.json"))) {
-    const last = path.join(arg, "checkpoints", "last.safetensors");
+  const run = runDirPaths(arg);
+  if (existsSync(arg) && !arg.endsWith(".safetensors") && existsSync(run.configPath)) {
+    const last = checkpointPath(run, "last");
     if (!existsSync(last)) throw new Error(`${arg} is a run directory without checkpoints/last.safetensors; train it first`);
     return last;
   }
@@ -204,7 +205,7 @@ export async function writePrunedRun(
   }
 
   const connectivity: SheetConnectivity = connectivityOf(session.geometry, kept, k);
-  const init = path.join(root, INIT_CHECKPOINT);
+  const init = runDirPaths(root).initPath;
   const provenance = JSON.stringify({ k, ...(options.provenance ?? {}) });
   await createRunDir(root, config); // refuses a directory holding a different run before anything is written
   if (existsSync(init)) {
@@ -323,7 +324,7 @@ export async function pruneCurve(source: string, out: string, options: PruneOpti
       let finetuned: { eval: EvalResult; attention: PruneRow["pruned_attention"] } | null = null;
       if (steps > 0) {
         const summary = await trainToCompletion(run.config, run.root, { verbose });
-        const last = await measure(path.join(run.root, "checkpoints", "last.safetensors"), 0, criterionSet, images, distances);
+        const last = await measure(checkpointPath(runDirPaths(run.root), "last"), 0, criterionSet, images, distances);
         finetuned = { eval: summary.final, attention: last.attention };
         say(`k ${k}: after ${steps} fine-tuning steps ${describeEval(summary.final)}`);
       }

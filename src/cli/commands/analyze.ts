@@ -16,7 +16,7 @@ import { describeGeometry } from "../../geometry/index.ts";
 import type { SheetConfig } from "../../model/config.ts";
 import type { SheetParams } from "../../model/params.ts";
 import { Progress } from "../../train/progress.ts";
-import { readLog, type RunDir, openRunDir, writeJsonAtomic, checkpointPath } from "../../train/run-dir.ts";
+import { readLog, type RunDir, openRunDir, writeJsonAtomic, preferredCheckpoint } from "../../train/run-dir.ts";
 import { loadTrainedModel } from "../../train/trained-model.ts";
 import { parseInteger, parseNumber } from "../options.ts";
 
@@ -61,8 +61,9 @@ export function registerAnalyze(program: Command): void {
       let checkpoint = target;
       if (statSync(target).isDirectory()) {
         run = (await openRunDir(target)).dir;
-        checkpoint = existsSync(checkpointPath(run, "best")) ? checkpointPath(run, "best") : checkpointPath(run, "last");
-        if (!existsSync(checkpoint)) throw new Error(`${target} has no checkpoints yet (checkpoints/best or last)`);
+        const preferred = preferredCheckpoint(run);
+        if (preferred === null) throw new Error(`${target} has no checkpoints yet (checkpoints/best or last)`);
+        checkpoint = preferred;
       }
       const outDir = opts.out ?? (run ? path.join(run.root, "analysis") : path.join(path.dirname(checkpoint), `analysis-${path.basename(checkpoint, ".safetensors")}`));
       await initEngine();

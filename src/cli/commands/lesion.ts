@@ -10,7 +10,7 @@ import { openDataset } from "../../data/index.ts";
 import { initEngine } from "../../engine/engine.ts";
 import { tree } from "../../engine/jax.ts";
 import { areaByName } from "../../geometry/index.ts";
-import { checkpointPath, openRunDir, writeJsonAtomic } from "../../train/run-dir.ts";
+import { openRunDir, preferredCheckpoint, writeJsonAtomic } from "../../train/run-dir.ts";
 import { loadTrainedModel } from "../../train/trained-model.ts";
 import { lineChart } from "../../viz/charts.ts";
 import { writeFigure } from "../../viz/render.ts";
@@ -51,8 +51,9 @@ export function registerLesion(program: Command): void {
       if (statSync(target).isDirectory()) {
         const run = (await openRunDir(target)).dir;
         root = run.root;
-        checkpoint = existsSync(checkpointPath(run, "best")) ? checkpointPath(run, "best") : checkpointPath(run, "last");
-        if (!existsSync(checkpoint)) throw new Error(`${target} has no checkpoints yet (checkpoints/best or last)`);
+        const preferred = preferredCheckpoint(run);
+        if (preferred === null) throw new Error(`${target} has no checkpoints yet (checkpoints/best or last)`);
+        checkpoint = preferred;
       }
       const outDir = opts.out ?? path.join(root ?? path.dirname(checkpoint), `lesion-${kind}`);
       await initEngine();

@@ -22,6 +22,7 @@ import { writeFileAtomic } from "../../io/atomic.ts";
 import { scatter, type ScatterPoint } from "../../viz/charts.ts";
 import { writeFigure } from "../../viz/render.ts";
 import { formatFieldPath } from "../../model/config.ts";
+import { runDirPaths } from "../../train/run-dir.ts";
 import { describeOverrides, formatValue, shortKeys, varyingKeys } from "./overrides.ts";
 import { type Replicates, replicates, welchTTest } from "./stats.ts";
 import { readRunTopography, type RunTopography, type TopographyGroup, topographyFigures, topographyGroups, topographyTable, RUN_ANALYSIS_FILE } from "./topography-compare.ts";
@@ -160,7 +161,7 @@ function runDirectories(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && !d.name.startsWith("."))
     .map((d) => d.name)
-    .filter((name) => existsSync(path.join(dir, name, SUMMARY_FILE)) || existsSync(path.join(dir, name, "config.json")))
+    .filter((name) => existsSync(path.join(dir, name, SUMMARY_FILE)) || existsSync(runDirPaths(path.join(dir, name)).configPath))
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 

@@ -11,11 +11,11 @@
  *
  * Every run is resumable at any point: a run with `sweep-summary.json` is
  * skipped; one whose training finished (`summary.json` for all steps) is only
- * measured; one with `checkpoints/last` resumes training; anything else starts
+ * measured; one with checkpoints resumes training; anything else starts
  * afresh (stale files of an attempt that never reached a checkpoint are removed).
+ * The training part of this is the run directory's state (src/train/run-state.ts).
  */
 import { existsSync, readFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { linearProbe } from "../../analysis/linear-probe.ts";
@@ -31,21 +31,23 @@ import type { VisionParams } from "../../model/vision.ts";
 import { scatterAttention } from "../../model/sheet-connectivity.ts";
 import { parseTrainConfig, type TrainConfig } from "../../train/config.ts";
 import { describeEval, extractFeatures } from "../../train/evaluate.ts";
-import { checkpointPath, openRunDir, readLog, writeJsonAtomic } from "../../train/run-dir.ts";
+import { checkpointPath, openRunDir, readLog, removeTrainingOutputs, runDirPaths, writeJsonAtomic } from "../../train/run-dir.ts";
+import { type RunDirState, runDirState } from "../../train/run-state.ts";
 import { disposeSession, heldOutBatches, type Session } from "../../train/session.ts";
 import { loadTrainedModel } from "../../train/trained-model.ts";
-import { resume, train, type TrainSummary } from "../../train/trainer.ts";
+import type { TrainSummary } from "../../train/run-state.ts";
+import { resume, train } from "../../train/trainer.ts";
 import type { PlannedRun, ProbeSettings, SweepPlan } from "./spec.ts";
 import { PLAN_FILE, type RunSummary, SUMMARY_FILE } from "./summary.ts";
 
 
-/** Where a run stands on disk. */
+/** Where a run stands on disk: its run directory's state (see {@link runDirState}), or done. */
 export type RunState =
   /** `sweep-summary.json` exists: nothing to do. */
   | "done"
   /** Training finished (`summary.json` for every step); measurements missing. */
   | "trained"
-  /** `checkpoints/last` exists: training resumes from it. */
+  /** Checkpoints exist: training resumes from the newest complete one. */
   | "partial"
   /** Nothing resumable: training starts from step 0. */
   | "new";
@@ -58,14 +60,12 @@ export function runRoot(sweepDir: string, name: string): string {
 /** The state of run directory `root` of a run planned for `steps` training steps (see {@link RunState}). */
 export function runState(root: string, steps: number): RunState {
   if (existsSync(path.join(root, SUMMARY_FILE))) return "done";
-  const last = path.join(root, "checkpoints", "last.safetensors");
-  if (!existsSync(last)) return "new";
-  const summaryPath = path.join(root, "summary.json");
-  if (existsSync(summaryPath)) {
-    const summary = readJson(summaryPath) as Partial<TrainSummary>;
-    if (summary.steps === steps) return "trained";
-  }
-  return "partial";
+  return trainingState(runDirState(root, steps));
+}
+
+/** The sweep's word for a run directory's state. */
+function trainingState(state: RunDirState): Exclude<RunState, "done"> {
+  return state.kind === "finished" ? "trained" : state.kind;
 }
 
 function readJson(file: string): unknown {
@@ -98,7 +98,7 @@ function sameConfig(stored: unknown, planned: TrainConfig): boolean {
 export function mismatchedRuns(plan: SweepPlan, sweepDir: string, runs: PlannedRun[] = plan.runs): string[] {
   return runs
     .filter((run) => {
-      const configPath = path.join(runRoot(sweepDir, run.name), "config.json");
+      const { configPath } = runDirPaths(runRoot(sweepDir, run.name));
       return existsSync(configPath) && !sameConfig(readJson(configPath), run.config);
     })
     .map((run) => run.name);
@@ -178,18 +178,19 @@ export async function executeRun(plan: SweepPlan, run: PlannedRun, sweepDir: str
   const root = runRoot(sweepDir, run.name);
   const summaryPath = path.join(root, SUMMARY_FILE);
   assertRunDirsMatch(plan, sweepDir, [run]);
-  const from = runState(root, run.config.steps);
-  if (from === "done") return { status: "skipped", from, summary: readJson(summaryPath) as RunSummary };
+  if (existsSync(summaryPath)) return { status: "skipped", from: "done", summary: readJson(summaryPath) as RunSummary };
+  const state = runDirState(root, run.config.steps);
+  const from = trainingState(state);
 
   let trained: TrainSummary;
-  if (from === "trained") {
+  if (state.kind === "finished") {
     log(`${run.name}: training already finished; measuring`);
-    trained = readJson(path.join(root, "summary.json")) as TrainSummary;
-  } else if (from === "partial") {
+    trained = state.summary;
+  } else if (state.kind === "partial") {
     log(`${run.name}: resuming training in ${root}`);
     trained = await resume(root, { verbose });
   } else {
-    await removeStaleFiles(root);
+    await removeTrainingOutputs(runDirPaths(root));
     log(`${run.name}: training in ${root}`);
     trained = await train(run.config, root, { verbose });
   }
@@ -198,16 +199,6 @@ export async function executeRun(plan: SweepPlan, run: PlannedRun, sweepDir: str
   await writeJsonAtomic(summaryPath, summary);
   log(`${run.name}: done (${describeSummary(summary)})`);
   return { status: "completed", from, summary };
-}
-
-/**
- * Files an attempt may have left before its first checkpoint (a log, best.json,
- * best checkpoints): a fresh start must not inherit them. config.json stays.
- */
-async function removeStaleFiles(root: string): Promise<void> {
-  for (const name of ["log.jsonl", "best.json", "summary.json", "reconstructions.png", "checkpoints"]) {
-    await rm(path.join(root, name), { recursive: true, force: true });
-  }
 }
 
 /** One line: the task metric, probe accuracy and wiring cost. */
