@@ -15,7 +15,8 @@ import { runSweepLocal } from "../src/workflows/sweep/local.ts";
 import { assertRunDirsMatch, attentionMetrics, median, runRoot, writePlan } from "../src/workflows/sweep/run.ts";
 import { SUMMARY_FILE } from "../src/workflows/sweep/summary.ts";
 import { arraySpec, shellQuote, slurmScript } from "../src/workflows/sweep/slurm.ts";
-import { expandSweep, gridKeyLabels, gridProduct, parseSweepFile, sanitizeName, setPath, type SweepFileInput, type SweepPlan } from "../src/workflows/sweep/spec.ts";
+import { applyOverrides } from "../src/io/overrides.ts";
+import { expandSweep, gridKeyLabels, gridProduct, parseSweepFile, sanitizeName, type SweepFileInput, type SweepPlan } from "../src/workflows/sweep/spec.ts";
 import type { RunSummary } from "../src/workflows/sweep/summary.ts";
 import { train } from "../src/train/trainer.ts";
 import { patternImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
@@ -113,12 +114,18 @@ describe("sweep files: expansion", () => {
     assert.deepEqual(plan({ name: "g", preset: "tiny", grid: { seed: [1, 2] } }).runs.map((r) => r.name), ["seed-1", "seed-2"]);
   });
 
-  test("a dotted key replaces the value there (objects are not merged)", () => {
-    assert.deepEqual(setPath({ a: { b: 1, c: 2 } }, "a.b", { x: 1 }), { a: { b: { x: 1 }, c: 2 } });
-    assert.deepEqual(setPath({ a: 1 }, "a.b.c", true), { a: { b: { c: true } } });
+  test("a dotted key sets the value there: leaves replace, objects merge unless their kind differs (--set's rule)", () => {
+    assert.deepEqual(applyOverrides({ a: { b: 1, c: 2 } }, [["a.b", { x: 1 }]]), { a: { b: { x: 1 }, c: 2 } });
+    assert.deepEqual(applyOverrides({ a: 1 }, [["a.b.c", true]]), { a: { b: { c: true } } });
+    assert.deepEqual(applyOverrides({ a: { kind: "p", x: 1 } }, [["a", { kind: "p", y: 2 }]]), { a: { kind: "p", x: 1, y: 2 } });
+    assert.deepEqual(applyOverrides({ a: { kind: "p", x: 1 } }, [["a", { kind: "q", y: 2 }]]), { a: { kind: "q", y: 2 } });
     const input = { a: { b: 1 } };
-    setPath(input, "a.b", 2);
+    const value = { z: [1] };
+    const out = applyOverrides(input, [["a.b", 2], ["a.c", value]]) as { a: { c: { z: number[] } } };
     assert.deepEqual(input, { a: { b: 1 } }, "input not modified");
+    out.a.c.z.push(2);
+    assert.deepEqual(value, { z: [1] }, "override value not shared");
+    assert.throws(() => applyOverrides({}, [["a..b", 1]]), /override key "a\.\.b" has an empty part/);
     const p = plan({ name: "geo", preset: "tiny", set: { "sheet.geometry": { kind: "grid", height: 7, width: 7 } } });
     assert.deepEqual(p.runs[0].config.sheet.geometry, { kind: "grid", height: 7, width: 7 });
   });

@@ -7,7 +7,8 @@
  */
 import { numpy as np, tree } from "../engine/jax.ts";
 import type { Geometry } from "../geometry/index.ts";
-import { type ConnectivitySpec, formatFieldPath, type SheetConfig } from "../model/config.ts";
+import { formatSchemaError } from "../io/schema-errors.ts";
+import type { ConnectivitySpec, SheetConfig } from "../model/config.ts";
 import type { SheetConnectivity } from "../model/sheet-connectivity.ts";
 import { type VisionConfig, type VisionLayout, type VisionParams, visionLayout } from "../model/vision.ts";
 import type { AdamWState } from "../optim/adamw.ts";
@@ -91,8 +92,7 @@ export function checkpointVisionConfig(file: SafetensorsFile, source: string): V
   }
   const parsed = visionConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`${source}: metadata "vision" is invalid: vision${formatFieldPath(issue.path)}: ${issue.message}`);
+    throw new Error(`${source}: metadata "vision" is invalid: ${formatSchemaError(parsed.error, "vision")}`);
   }
   return parsed.data;
 }

@@ -1,5 +1,6 @@
 /** Build a geometry from its spec: validate, lay out the columns and name the areas. */
 import { z } from "zod";
+import { formatFieldPath } from "../io/schema-errors.ts";
 import { checkAreas, checkPositions, customLayout, formatValue } from "./custom.ts";
 import { gridLayout } from "./grid.ts";
 import { sphereLayout } from "./sphere.ts";
@@ -215,10 +216,6 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
-function formatPath(path: readonly PropertyKey[]): string {
-  return path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
-}
-
 /**
  * Validate an untrusted JSON value (e.g. from a config file) into a GeometrySpec.
  * Throws one line naming the bad field, e.g. `geometry.widths[1] must be a positive integer, got 0`
@@ -228,7 +225,7 @@ export function geometryFromJSON(value: unknown): GeometrySpec {
   const parsed = geometrySpecSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const where = `geometry${formatPath(issue.path)}`;
+    const where = `geometry${formatFieldPath(issue.path)}`;
     if (issue.code === "unrecognized_keys") {
       const keys = issue.keys.map((k) => `"${k}"`).join(", ");
       const plural = issue.keys.length > 1 ? "s" : "";

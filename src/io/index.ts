@@ -1,4 +1,4 @@
-/** `columnformer/io`: the safetensors format and atomic file writes. */
+/** `columnformer/io`: the safetensors format, atomic file writes, config files and overrides. */
 export {
   decodeSafetensors,
   encodeSafetensors,
@@ -10,4 +10,7 @@ export {
   type TensorData,
 } from "./safetensors.ts";
 export { writeFileAtomic, writeFileAtomicSync } from "./atomic.ts";
+export { readConfigFile } from "./config-file.ts";
+export { applyOverrides, mergeConfig, parseOverride, type Override } from "./overrides.ts";
+export { formatFieldPath, formatSchemaError } from "./schema-errors.ts";
 

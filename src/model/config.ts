@@ -4,6 +4,7 @@
  * and match the earlier Python model.
  */
 import { z } from "zod";
+import { formatSchemaError } from "../io/schema-errors.ts";
 import { connectivityFromFile } from "../geometry/connectivity.ts";
 import { buildGeometry, geometrySpecSchema } from "../geometry/index.ts";
 import type { Geometry, GeometrySpec } from "../geometry/index.ts";
@@ -119,22 +120,6 @@ export function connectivityK(config: Pick<SheetConfig, "connectivity">): number
   if (c.kind === "small_world") return c.k_local + c.k_long;
   if (c.k === undefined) throw new Error(`config.connectivity: the file spec has no k; resolve the config first (resolveSheetConfig)`);
   return c.k;
-}
-
-/**
- * A zod issue path as written in files, each segment with its separator: keys as `.key`,
- * array indices as `[i]`, keys containing dots as `["wiring.lambda"]`, e.g.
- * `.runs[7].set["wiring.lambda"]`.
- */
-export function formatFieldPath(path: readonly PropertyKey[]): string {
-  return path.map((seg) => (typeof seg === "number" ? `[${seg}]` : String(seg).includes(".") ? `["${String(seg)}"]` : `.${String(seg)}`)).join("");
-}
-
-/** Format a zod error as one line naming the field, e.g. `config.depth: expected number`. */
-export function formatSchemaError(error: z.ZodError, root: string): string {
-  const issue = error.issues[0];
-  const where = [root, ...issue.path.map(String)].join(".");
-  return `${where}: ${issue.message}`;
 }
 
 /**

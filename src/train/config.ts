@@ -5,7 +5,8 @@
  */
 import { z } from "zod";
 import { dataSpecSchema } from "../data/index.ts";
-import { formatSchemaError, sheetConfigSchema } from "../model/config.ts";
+import { formatSchemaError } from "../io/schema-errors.ts";
+import { sheetConfigSchema } from "../model/config.ts";
 import { visionConfigSchema } from "../model/vision-config.ts";
 
 const positiveInt = z.number().int().positive();
@@ -156,44 +157,4 @@ export function parseTrainConfig(value: unknown): TrainConfig {
   const parsed = trainConfigSchema.safeParse(value);
   if (!parsed.success) throw new Error(`invalid training config: ${formatSchemaError(parsed.error, "config")}`);
   return parsed.data;
-}
-
-/**
- * Deep-merge plain objects (arrays and scalars replace). An object with a
- * different `kind` (another geometry, data set, ...) replaces the old one
- * whole, since their other fields do not mix.
- */
-export function mergeConfig(base: unknown, override: unknown): unknown {
-  if (!isPlainObject(base) || !isPlainObject(override)) return override === undefined ? base : override;
-  if ("kind" in override && override.kind !== base.kind) return override;
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(override)) out[k] = mergeConfig(base[k], v);
-  return out;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/**
- * Apply `key.path=value` overrides (value parsed as JSON when it can be, else a string),
- * e.g. `sheet.depth=6`, `wiring.lambda=0.01`, `data={"kind":"fashion-mnist"}`.
- */
-export function applyOverrides(config: unknown, overrides: string[]): unknown {
-  let out = config;
-  for (const item of overrides) {
-    const eq = item.indexOf("=");
-    if (eq <= 0) throw new Error(`override "${item}" must look like key.path=value (e.g. sheet.depth=6)`);
-    const keys = item.slice(0, eq).split(".");
-    const raw = item.slice(eq + 1);
-    let value: unknown;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      value = raw;
-    }
-    const patch = keys.reduceRight<unknown>((acc, key) => ({ [key]: acc }), value);
-    out = mergeConfig(out, patch);
-  }
-  return out;
 }

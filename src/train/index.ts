@@ -1,6 +1,6 @@
 /** `columnformer/train`: training config and presets, the session and compiled step, the loop, evaluation. */
 export { objective, type DeviceBatch, type LossParts, type ObjectiveSpec, type StepInputs } from "./loss.ts";
-export { applyOverrides, mergeConfig, parseTrainConfig, trainConfigSchema, type TrainConfig, type TrainConfigInput } from "./config.ts";
+export { parseTrainConfig, trainConfigSchema, type TrainConfig, type TrainConfigInput } from "./config.ts";
 export { PRESETS, type PresetName } from "./presets.ts";
 export { createSession, type Session } from "./session.ts";
 export { resume, train, type TrainOptions } from "./trainer.ts";

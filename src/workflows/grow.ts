@@ -36,7 +36,8 @@ import { areaByName, type Geometry, type GeometrySpec } from "../geometry/index.
 import { connectivityK, resolveSheetConfig, type SheetConfig } from "../model/config.ts";
 import type { SheetParams } from "../model/params.ts";
 import type { VisionConfig, VisionParams } from "../model/vision.ts";
-import { applyOverrides, parseTrainConfig, type TrainConfig } from "../train/config.ts";
+import { applyOverrides, parseOverride } from "../io/overrides.ts";
+import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
 import { describeEval, evaluate, type EvalResult } from "../train/evaluate.ts";
 import { resolveCheckpointArg } from "./prune.ts";
 import { createRunDir, runDirPaths, writeJsonAtomic } from "../train/run-dir.ts";
@@ -282,7 +283,7 @@ export async function writeGrownRun(
   root = path.resolve(root);
 
   const base = JSON.parse(JSON.stringify(model.config)) as Record<string, unknown>;
-  const raw = applyOverrides(base, options.overrides ?? []) as { sheet: Record<string, unknown>; steps?: number };
+  const raw = applyOverrides(base, (options.overrides ?? []).map(parseOverride)) as { sheet: Record<string, unknown>; steps?: number };
   // the grown geometry: another kind of geometry from --set would be replaced here, so compare below
   const setSheet = raw.sheet;
   raw.sheet = { ...setSheet, geometry: plan.spec };

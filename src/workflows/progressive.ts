@@ -38,10 +38,11 @@ import { countParameters } from "../engine/param-tree.ts";
 import { initEngine } from "../engine/engine.ts";
 import { tree } from "../engine/jax.ts";
 import { buildGeometry, type Geometry, type GeometrySpec } from "../geometry/index.ts";
-import { connectivityK, formatFieldPath, resolveSheetConfig } from "../model/config.ts";
+import { connectivityK, resolveSheetConfig } from "../model/config.ts";
 import { visionLayout } from "../model/vision.ts";
-import { applyDottedOverrides } from "./sweep/spec.ts";
-import { mergeConfig, parseTrainConfig, type TrainConfig } from "../train/config.ts";
+import { applyOverrides, mergeConfig } from "../io/overrides.ts";
+import { formatSchemaError } from "../io/schema-errors.ts";
+import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
 import type { EvalResult } from "../train/evaluate.ts";
 import { checkGrowable, growRun, type GrowResult, planGrow } from "./grow.ts";
 import { PRESETS, type PresetName } from "../train/presets.ts";
@@ -120,11 +121,6 @@ export interface ProgressivePlan {
   phases: PlannedPhase[];
 }
 
-function formatError(error: z.ZodError): string {
-  const issue = error.issues[0];
-  return `progressive${formatFieldPath(issue.path)}: ${issue.message}`;
-}
-
 /**
  * Validate a parsed progressive file and plan it: the first phase must train; a later train
  * phase's `set` must not change the model (sheet, vision); grow needs a dense stacked geometry
@@ -133,7 +129,7 @@ function formatError(error: z.ZodError): string {
  */
 export function planProgressive(value: unknown, source = "progressive file"): ProgressivePlan {
   const parsed = progressiveFileSchema.safeParse(value);
-  if (!parsed.success) throw new Error(`invalid ${source}: ${formatError(parsed.error)}`);
+  if (!parsed.success) throw new Error(`invalid ${source}: ${formatSchemaError(parsed.error, "progressive")}`);
   const file = parsed.data;
   const fail = (where: string, message: string): never => {
     throw new Error(`invalid ${source}: progressive.${where}: ${message}`);
@@ -143,8 +139,8 @@ export function planProgressive(value: unknown, source = "progressive file"): Pr
 
   let raw: unknown = file.preset ? structuredClone(PRESETS[file.preset]) : {};
   if (file.base) raw = mergeConfig(raw, file.base);
-  raw = applyDottedOverrides(raw, file.set ?? {});
-  raw = applyDottedOverrides(raw, { ...(first.train!.set ?? {}), steps: first.train!.steps });
+  raw = applyOverrides(raw, Object.entries(file.set ?? {}));
+  raw = applyOverrides(raw, Object.entries({ ...(first.train!.set ?? {}), steps: first.train!.steps }));
   let config: TrainConfig;
   let geometry: Geometry;
   try {
@@ -168,7 +164,7 @@ export function planProgressive(value: unknown, source = "progressive file"): Pr
           }
         }
         try {
-          parseTrainConfig(applyDottedOverrides(config, { ...(phase.train.set ?? {}), steps: phase.train.steps }));
+          parseTrainConfig(applyOverrides(config, Object.entries({ ...(phase.train.set ?? {}), steps: phase.train.steps })));
         } catch (e) {
           fail(`${where}.train`, (e as Error).message);
         }
@@ -339,7 +335,7 @@ export async function runProgressive(plan: ProgressivePlan, options: Progressive
           summary = await train(plan.config, root, trainOptions);
         } else {
           const prevConfig = readJson<unknown>(runDirPaths(phaseDir(out, prev)).configPath);
-          const config = parseTrainConfig(applyDottedOverrides(prevConfig, { ...(phase.train.set ?? {}), steps: phase.train.steps }));
+          const config = parseTrainConfig(applyOverrides(prevConfig, Object.entries({ ...(phase.train.set ?? {}), steps: phase.train.steps })));
           summary = await train(config, root, { ...trainOptions, initFrom: prevCkpt! });
         }
       }

@@ -36,7 +36,8 @@ import type { VisionParams } from "../model/vision.ts";
 import { attentionMetrics, meanAttentionMaps } from "./sweep/run.ts";
 import { lineChart } from "../viz/charts.ts";
 import { writeFigure } from "../viz/render.ts";
-import { applyOverrides, parseTrainConfig, type TrainConfig } from "../train/config.ts";
+import { applyOverrides, parseOverride } from "../io/overrides.ts";
+import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
 import { describeEval, evaluate, type EvalResult } from "../train/evaluate.ts";
 import { checkpointPath, createRunDir, runDirPaths, writeJsonAtomic } from "../train/run-dir.ts";
 import { disposeSession } from "../train/session.ts";
@@ -192,7 +193,7 @@ export async function writePrunedRun(
 
   // the new training config: the old one, overrides, then the sparse connectivity and steps
   const base = JSON.parse(JSON.stringify(model.config)) as Record<string, unknown>;
-  const raw = applyOverrides(base, options.overrides ?? []) as { sheet: Record<string, unknown>; steps?: number };
+  const raw = applyOverrides(base, (options.overrides ?? []).map(parseOverride)) as { sheet: Record<string, unknown>; steps?: number };
   raw.sheet = { ...raw.sheet, connectivity: spec };
   // --steps 0: no training now; config.json gets the default fine-tuning steps for a later `train --resume`
   raw.steps = options.steps > 0 ? options.steps : defaultPruneSteps(model.config);

@@ -1,6 +1,7 @@
 /** `columnformer train`: train a vision Columnformer (MIM or classification). */
 import type { Command } from "commander";
-import { applyOverrides, mergeConfig, parseTrainConfig } from "../../train/config.ts";
+import { applyOverrides, mergeConfig, parseOverride } from "../../io/overrides.ts";
+import { parseTrainConfig } from "../../train/config.ts";
 import { PRESETS, type PresetName } from "../../train/presets.ts";
 import { resume, train } from "../../train/trainer.ts";
 import { readConfigFile } from "../../io/config-file.ts";
@@ -42,7 +43,7 @@ export function registerTrain(program: Command): void {
       if (!(opts.preset in PRESETS)) throw new Error(`unknown preset "${opts.preset}"; choose one of ${Object.keys(PRESETS).join(", ")}`);
       let raw: unknown = PRESETS[opts.preset as PresetName];
       if (opts.config) raw = mergeConfig(raw, await readConfigFile(opts.config));
-      raw = applyOverrides(raw, [...opts.set, ...(opts.steps !== undefined ? [`steps=${opts.steps}`] : [])]);
+      raw = applyOverrides(raw, [...opts.set.map(parseOverride), ...(opts.steps !== undefined ? [["steps", opts.steps] as const] : [])]);
       const config = parseTrainConfig(raw);
       const stamp = new Date().toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "-");
       await train(config, opts.out ?? `runs/${opts.preset}-${config.vision.task}-${stamp}`, { verbose: !opts.quiet, initFrom: opts.initFrom });

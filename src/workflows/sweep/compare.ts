@@ -21,7 +21,7 @@ import { z } from "zod";
 import { writeFileAtomic } from "../../io/atomic.ts";
 import { scatter, type ScatterPoint } from "../../viz/charts.ts";
 import { writeFigure } from "../../viz/render.ts";
-import { formatFieldPath } from "../../model/config.ts";
+import { formatFieldPath } from "../../io/schema-errors.ts";
 import { runDirPaths } from "../../train/run-dir.ts";
 import { describeOverrides, formatValue, shortKeys, varyingKeys } from "./overrides.ts";
 import { type Replicates, replicates, welchTTest } from "./stats.ts";

@@ -1,6 +1,5 @@
 /** Sweeps: expand a sweep file into runs, run them locally or as a Slurm job array, and summarise each run. */
 export {
-  applyDottedOverrides,
   expandSweep,
   gridKeyLabels,
   gridProduct,
@@ -8,7 +7,6 @@ export {
   parseSweepFile,
   probeSettingsSchema,
   sanitizeName,
-  setPath,
   sweepFileSchema,
   type PlannedRun,
   type ProbeSettings,

@@ -21,10 +21,12 @@
  * Everything is validated here, before any training starts.
  */
 import { z } from "zod";
-import { formatFieldPath, resolveSheetConfig } from "../../model/config.ts";
+import { resolveSheetConfig } from "../../model/config.ts";
 import { visionLayout } from "../../model/vision.ts";
 import { readConfigFile } from "../../io/config-file.ts";
-import { mergeConfig, parseTrainConfig, type TrainConfig } from "../../train/config.ts";
+import { applyOverrides, mergeConfig } from "../../io/overrides.ts";
+import { formatSchemaError } from "../../io/schema-errors.ts";
+import { parseTrainConfig, type TrainConfig } from "../../train/config.ts";
 import { PRESETS, type PresetName } from "../../train/presets.ts";
 
 /** A dotted config path: `steps`, `wiring.lambda`, `sheet.geometry.widths`. */
@@ -128,43 +130,11 @@ export interface SweepPlan {
   runs: PlannedRun[];
 }
 
-/** Format a zod error as one line naming the field, e.g. `sweep.grid["wiring.lambda"]: expected array`. */
-function formatSweepError(error: z.ZodError, root: string): string {
-  const issue = error.issues[0];
-  return `${root}${formatFieldPath(issue.path)}: ${issue.message}`;
-}
-
 /** Validate a parsed sweep file; one line naming the bad field on error. */
 export function parseSweepFile(value: unknown, source = "sweep file"): SweepFile {
   const parsed = sweepFileSchema.safeParse(value);
-  if (!parsed.success) throw new Error(`invalid ${source}: ${formatSweepError(parsed.error, "sweep")}`);
+  if (!parsed.success) throw new Error(`invalid ${source}: ${formatSchemaError(parsed.error, "sweep")}`);
   return parsed.data;
-}
-
-/**
- * Set the value at a dotted path, returning a new object (the input is not
- * modified). The value REPLACES what was there (objects are not merged): use a
- * deeper path to change a single field. Missing or non-object intermediate
- * values become objects.
- *
- * @example setPath({ wiring: { form: "l1" } }, "wiring.lambda", 0.1) // { wiring: { form: "l1", lambda: 0.1 } }
- */
-export function setPath(config: unknown, key: string, value: unknown): unknown {
-  const [head, ...rest] = key.split(".");
-  if (head === undefined || head === "") throw new Error(`override key "${key}" has an empty part`);
-  const obj = isPlainObject(config) ? config : {};
-  return { ...obj, [head]: rest.length === 0 ? structuredClone(value) : setPath(obj[head], rest.join("."), value) };
-}
-
-/** Apply dotted-path overrides in order (see {@link setPath}). */
-export function applyDottedOverrides(config: unknown, overrides: Record<string, unknown>): unknown {
-  let out = config;
-  for (const [key, value] of Object.entries(overrides)) out = setPath(out, key, value);
-  return out;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /**
@@ -220,7 +190,7 @@ export function gridProduct(grid: Record<string, unknown[]>): Record<string, unk
  * Expand a parsed sweep file: (runs list, or one unnamed run) x grid product,
  * in that order (run-major; within a run the last grid key varies fastest).
  * Each run's config is preset ⊕ base (deep merge) ⊕ set ⊕ run.set ⊕ grid values
- * (dotted paths, see {@link setPath}), validated with the training-config
+ * (dotted keys, see {@link applyOverrides}), validated with the training-config
  * schema and checked against its geometry and vision layout.
  *
  * Names: the run's name (if any) and `label-value` per grid key, joined by `_`
@@ -233,7 +203,7 @@ export function gridProduct(grid: Record<string, unknown[]>): Record<string, unk
 export function expandSweep(file: SweepFile, source = "sweep file"): SweepPlan {
   let base: unknown = file.preset ? structuredClone(PRESETS[file.preset]) : {};
   if (file.base) base = mergeConfig(base, file.base);
-  base = applyDottedOverrides(base, file.set ?? {});
+  base = applyOverrides(base, Object.entries(file.set ?? {}));
 
   const gridKeys = Object.keys(file.grid ?? {});
   const labels = gridKeyLabels(gridKeys);
@@ -265,7 +235,7 @@ export function expandSweep(file: SweepFile, source = "sweep file"): SweepPlan {
       }
       byName.set(name, index);
       const overrides = seed !== null ? { ...runSet, ...combo, seed } : { ...runSet, ...combo };
-      const config = resolveRunConfig(applyDottedOverrides(base, overrides), name);
+      const config = resolveRunConfig(applyOverrides(base, Object.entries(overrides)), name);
       runs.push({ index, name, overrides, seed, config });
     }
   });
