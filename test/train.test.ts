@@ -18,6 +18,7 @@ import { withLearnedPositions } from "../src/geometry/learned.ts";
 import { loadTrainedModel } from "../src/train/trained-model.ts";
 import { resume, train } from "../src/train/trainer.ts";
 import { scaleTree } from "../src/train/train-state.ts";
+import { meanMetrics, type StepMetrics } from "../src/train/compiled.ts";
 import { assertClose } from "./assertions.ts";
 import { easyImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
 import { distanceMatrix } from "../src/geometry/metric.ts";
@@ -201,6 +202,24 @@ describe("training", () => {
     assert.ok(close(accum.grad_norm as number, full.grad_norm as number), `grad_norm ${accum.grad_norm} vs ${full.grad_norm}`);
     assert.ok(close(accum.train_accuracy as number, full.train_accuracy as number));
   });
+});
+
+test("an optimiser step's metrics: the micro-batches' means, correct predictions summed", () => {
+  const metrics = (v: number): StepMetrics => ({
+    loss: v,
+    task: 2 * v,
+    wiring: 3 * v,
+    consistency: 0,
+    repulsion: 0,
+    activation_l1: v + 1,
+    activation_hoyer: 0.5,
+    spatial_correlation: 0,
+    topo_blur: 0,
+    correct: v,
+  });
+  const m = meanMetrics([metrics(1), metrics(2), metrics(6)]);
+  assert.deepEqual(m, { loss: 3, task: 6, wiring: 9, consistency: 0, repulsion: 0, activation_l1: 4, activation_hoyer: 0.5, spatial_correlation: 0, topo_blur: 0, correct: 9 });
+  assert.deepEqual(meanMetrics([metrics(5)]), metrics(5));
 });
 
 describe("fine-tuning from another task's checkpoint", () => {

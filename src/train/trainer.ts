@@ -37,6 +37,7 @@ import {
 import { findResumePoint, type ResumeFrom, runDirState, type TrainSummary } from "./run-state.ts";
 import { type Backend, describeBackend, prepareBackend } from "../engine/backend.ts";
 import { cosineSchedule } from "../optim/schedule.ts";
+import { meanMetrics, type StepMetrics } from "./compiled.ts";
 import { createSession, disposeSession, maskSeed, type Session, toDevice } from "./session.ts";
 
 export interface TrainOptions {
@@ -267,51 +268,42 @@ async function trainInSession(
 
   for (let step = startStep; step < config.steps; step++) {
     const tStep = performance.now();
-    const parts = { loss: 0, task: 0, wiring: 0, consistency: 0, repulsion: 0, activationL1: 0, hoyer: 0, spatial: 0, topo: 0, correct: 0, images: 0 };
-    for (let micro = 0; micro < config.accum_steps; micro++) {
+    const micro: StepMetrics[] = [];
+    let images = 0;
+    for (let k = 0; k < config.accum_steps; k++) {
       const host = (await stream.next()).value as ImageBatch;
-      const metrics = await state.accumulate(toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, micro)), step);
-      parts.loss += metrics.loss;
-      parts.task += metrics.task;
-      parts.wiring += metrics.wiring;
-      parts.consistency += metrics.consistency;
-      parts.repulsion += metrics.repulsion;
-      parts.activationL1 += metrics.activation_l1;
-      parts.hoyer += metrics.activation_hoyer;
-      parts.spatial += metrics.spatial_correlation;
-      parts.topo += metrics.topo_blur;
-      parts.correct += metrics.correct;
-      parts.images += host.size;
+      micro.push(await state.accumulate(toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, k)), step));
+      images += host.size;
     }
+    const m = meanMetrics(micro);
     const lr = schedule(step);
     const gradNorm = await state.update(lr);
     const seconds = (performance.now() - tStep) / 1000;
-    imagesSeen += parts.images;
-    const n = config.accum_steps;
-    const loss = parts.loss / n;
+    imagesSeen += images;
+    const loss = m.loss;
     if (!Number.isFinite(loss)) throw diverged(step + 1, `the training loss is ${loss}`);
     if (config.optim.clip_norm !== null && !Number.isFinite(gradNorm)) throw diverged(step + 1, `the gradient norm is ${gradNorm}`);
     if (!(await state.finite())) throw diverged(step + 1, `the parameters after step ${step + 1} are not finite`);
     const record: Record<string, unknown> = {
       step: step + 1,
       loss,
-      task_loss: parts.task / n,
-      wiring_cost: parts.wiring / n,
+      task_loss: m.task,
+      wiring_cost: m.wiring,
       wiring_lambda: session.coefficients(step).wiring,
-      ...(session.spec.consistency ? { consistency: parts.consistency / n, consistency_coef: session.coefficients(step).consistency } : {}),
-      ...(session.spec.positions ? { repulsion: parts.repulsion / n } : {}),
-      activation_l1: parts.activationL1 / n,
-      activation_hoyer: parts.hoyer / n,
+      ...(session.spec.consistency ? { consistency: m.consistency, consistency_coef: session.coefficients(step).consistency } : {}),
+      ...(session.spec.positions ? { repulsion: m.repulsion } : {}),
+      activation_l1: m.activation_l1,
+      activation_hoyer: m.activation_hoyer,
       ...(config.activation_sparsity.coef > 0 ? { activation_coef: session.coefficients(step).activation } : {}),
-      ...(session.spec.spatialCorrelation ? { spatial_correlation: parts.spatial / n, spatial_correlation_coef: session.coefficients(step).spatial } : {}),
-      ...(session.spec.topoBlur ? { topo_blur: parts.topo / n, topo_blur_coef: session.coefficients(step).topo } : {}),
+      ...(session.spec.spatialCorrelation ? { spatial_correlation: m.spatial_correlation, spatial_correlation_coef: session.coefficients(step).spatial } : {}),
+      ...(session.spec.topoBlur ? { topo_blur: m.topo_blur, topo_blur_coef: session.coefficients(step).topo } : {}),
       lr,
       grad_norm: gradNorm,
-      images_per_second: parts.images / seconds,
+      images_per_second: images / seconds,
       rss_mib: Math.round(process.memoryUsage().rss / 2 ** 20),
       heap_mib: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
     };
-    if (vision.task === "classify") record.train_accuracy = parts.correct / parts.images;
+    if (vision.task === "classify") record.train_accuracy = m.correct / images;
     const done = step + 1;
     if (done % config.eval_every === 0 || done === config.steps) {
       lastEval = await evaluate(session, (await state.current()).params, testSet, config.eval_images, stats);
@@ -327,7 +319,7 @@ async function trainInSession(
     progress.update(done, {
       loss: loss.toFixed(4),
       ...(lastEval ? { eval: primary(lastEval).toFixed(4) } : {}),
-      "img/s": (parts.images / seconds).toFixed(0),
+      "img/s": (images / seconds).toFixed(0),
     });
     if (done % config.checkpoint_every === 0 && done !== config.steps) {
       await saveAll(done, done);
