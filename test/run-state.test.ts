@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import {
+  analysisDirOf,
   checkpointPath,
   optimizerPath,
   preferredCheckpoint,
@@ -112,4 +113,14 @@ test("run-dir paths: summary, best.json, reconstructions, init; preferred checkp
     [dir.configPath, dir.initPath, dir.logPath, dir.bestEvalPath, dir.summaryPath, dir.reconstructionsPath, dir.checkpointsDir].map((p) => existsSync(p)),
     [true, true, false, false, false, false, false],
   );
+});
+
+test("analysisDirOf: the run's analysis/ for its preferred checkpoint, else analysis-<name>/ beside the checkpoint (analyze and view agree)", () => {
+  const dir = runDir("analysis", { ...CONFIG, "checkpoints/best.safetensors": "x", "checkpoints/step-000004.safetensors": "x" });
+  assert.equal(path.relative(dir.root, dir.analysisDir), "analysis");
+  assert.equal(analysisDirOf(checkpointPath(dir, "best")), dir.analysisDir);
+  // a relative path to the same file names the same folder
+  assert.equal(analysisDirOf(path.relative(process.cwd(), checkpointPath(dir, "best"))), dir.analysisDir);
+  assert.equal(analysisDirOf(checkpointPath(dir, 4)), path.join(dir.checkpointsDir, "analysis-step-000004"));
+  assert.equal(analysisDirOf(path.join(tmp, "loose.safetensors")), path.join(tmp, "analysis-loose"));
 });

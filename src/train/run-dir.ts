@@ -55,6 +55,8 @@ export interface RunDir {
   reconstructionsPath: string;
   /** `<root>/init.safetensors`: the run's starting parameters, when it has its own (see {@link INIT_CHECKPOINT}). */
   initPath: string;
+  /** `<root>/analysis`: `columnformer analyze` of the run's preferred checkpoint (see {@link analysisDirOf}). */
+  analysisDir: string;
 }
 
 /** Tag of a checkpoint: the rolling `last`, the `best` so far, or a step number. */
@@ -73,6 +75,7 @@ const SUMMARY_FILE = "summary.json";
 const BEST_EVAL_FILE = "best.json";
 const RECONSTRUCTIONS_FILE = "reconstructions.png";
 const CHECKPOINTS_DIR = "checkpoints";
+const ANALYSIS_DIR = "analysis";
 
 /** The paths of run directory `root` (nothing is read or created). */
 export function runDirPaths(root: string): RunDir {
@@ -86,6 +89,7 @@ export function runDirPaths(root: string): RunDir {
     bestEvalPath: path.join(abs, BEST_EVAL_FILE),
     reconstructionsPath: path.join(abs, RECONSTRUCTIONS_FILE),
     initPath: path.join(abs, INIT_CHECKPOINT),
+    analysisDir: path.join(abs, ANALYSIS_DIR),
   };
 }
 
@@ -597,6 +601,18 @@ export function preferredCheckpoint(dir: RunDir): string | null {
 export function runRootOfCheckpoint(file: string): string | null {
   const dir = runDirPaths(path.dirname(path.dirname(file)));
   return existsSync(dir.configPath) ? dir.root : null;
+}
+
+/**
+ * Where the analysis of `checkpoint` lives: the run's `analysis/` folder when it is the
+ * preferred checkpoint of the run directory it lies in, else `analysis-<name>/` beside it
+ * (so analysing an older step never overwrites the run's own analysis).
+ */
+export function analysisDirOf(checkpoint: string): string {
+  const root = runRootOfCheckpoint(checkpoint);
+  const run = root === null ? null : runDirPaths(root);
+  if (run && preferredCheckpoint(run) === path.resolve(checkpoint)) return run.analysisDir;
+  return path.join(path.dirname(path.resolve(checkpoint)), `analysis-${path.basename(checkpoint, ".safetensors")}`);
 }
 
 const STEP_STATE_RE = /^step-(\d+)(?:\.opt)?\.safetensors$/;

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { buildRows, readSweepDir } from "../workflows/sweep/compare.ts";
 import { readSafetensors } from "../io/safetensors.ts";
-import { preferredCheckpoint, runDirPaths, runRootOfCheckpoint } from "../train/run-dir.ts";
+import { analysisDirOf, preferredCheckpoint, runDirPaths, runRootOfCheckpoint } from "../train/run-dir.ts";
 import type { Manifest, RunManifest, SweepManifest } from "../viewer/compute/manifest.ts";
 import { readSamples } from "./samples.ts";
 
@@ -105,7 +105,7 @@ async function addRun(site: Site, target: string, prefix: string, samplesCount: 
   } catch (e) {
     manifest.samplesNote = `held-out images unavailable: ${(e as Error).message}`;
   }
-  const analysisDir = runRoot ? path.join(runRoot, "analysis") : path.join(path.dirname(checkpoint), `analysis-${path.basename(checkpoint, ".safetensors")}`);
+  const analysisDir = analysisDirOf(checkpoint);
   const analysis = readJson(path.join(analysisDir, "analysis.json"));
   if (analysis) {
     const { options: _options, definitions: _definitions, ...results } = analysis; // the settings and the glossary are not results

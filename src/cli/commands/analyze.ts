@@ -16,7 +16,7 @@ import { describeGeometry } from "../../geometry/index.ts";
 import type { SheetConfig } from "../../model/config.ts";
 import type { SheetParams } from "../../model/params.ts";
 import { Progress } from "../../train/progress.ts";
-import { readLog, type RunDir, openRunDir, writeJsonAtomic, preferredCheckpoint } from "../../train/run-dir.ts";
+import { analysisDirOf, readLog, type RunDir, openRunDir, writeJsonAtomic, preferredCheckpoint } from "../../train/run-dir.ts";
 import { loadTrainedModel } from "../../train/trained-model.ts";
 import { parseInteger, parseNumber } from "../options.ts";
 
@@ -65,7 +65,7 @@ export function registerAnalyze(program: Command): void {
         if (preferred === null) throw new Error(`${target} has no checkpoints yet (checkpoints/best or last)`);
         checkpoint = preferred;
       }
-      const outDir = opts.out ?? (run ? path.join(run.root, "analysis") : path.join(path.dirname(checkpoint), `analysis-${path.basename(checkpoint, ".safetensors")}`));
+      const outDir = opts.out ?? analysisDirOf(checkpoint);
       await initEngine();
       const { checkpoint: ckpt, config, session } = await loadTrainedModel(checkpoint, opts.data);
       const ds = await openDataset(config.data, "test");

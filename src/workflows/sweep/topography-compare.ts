@@ -11,6 +11,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { runDirPaths } from "../../train/run-dir.ts";
 import { z } from "zod";
 import type { FigureSpec } from "./compare.ts";
 import { formatValue, shortKeys, varyingKeys } from "./overrides.ts";
@@ -70,7 +71,7 @@ const fin = (v: number | null | undefined): number | null => (typeof v === "numb
  * @throws One line naming the file when it exists but holds no field metrics.
  */
 export function readRunTopography(runDir: string): RunTopography | null {
-  const file = path.join(runDir, RUN_ANALYSIS_FILE);
+  const file = path.join(runDirPaths(runDir).analysisDir, "analysis.json");
   if (!existsSync(file)) return null;
   let json: unknown;
   try {
