@@ -16,7 +16,7 @@ import { loadVisionCheckpoint } from "../src/checkpoint/vision-checkpoint.ts";
 import { openDataset } from "../src/data/index.ts";
 import { initEngine } from "../src/engine/engine.ts";
 import { tree } from "../src/engine/jax.ts";
-import { meanAttentionMaps } from "../src/workflows/sweep/run.ts";
+import { meanAttentionMaps } from "../src/analysis/collect.ts";
 import { parseTrainConfig, type TrainConfig } from "../src/train/config.ts";
 import { evaluate, extractFeatures } from "../src/train/evaluate.ts";
 import {

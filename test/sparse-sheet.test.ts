@@ -28,7 +28,7 @@ import type { SheetParams } from "../src/model/params.ts";
 import { initSheet, sheetApply } from "../src/model/sheet.ts";
 import { connectivityArray, resolveConnectivity, scatterAttention, type SheetConnectivity } from "../src/model/sheet-connectivity.ts";
 import { sparseWiringWeights, wiringCostFromDistances } from "../src/objectives/wiring-cost.ts";
-import { meanAttentionMaps } from "../src/workflows/sweep/run.ts";
+import { meanAttentionMaps } from "../src/analysis/collect.ts";
 import { parseTrainConfig } from "../src/train/config.ts";
 import { extractFeatures } from "../src/train/evaluate.ts";
 import { disposeSession } from "../src/train/session.ts";

@@ -6,11 +6,10 @@
  * ([images, N, D]) and the labels.
  */
 import type { ImageDataset } from "../data/index.ts";
-import { numpy as np } from "../engine/jax.ts";
 import type { VisionParams } from "../model/vision.ts";
 import { scatterAttention } from "../model/sheet-connectivity.ts";
 import { concatFloat32 } from "../train/evaluate.ts";
-import { heldOutBatches, type Session } from "../train/session.ts";
+import { encodeHeldOut, type Session } from "../train/session.ts";
 
 /** Activity of the sheet on a set of images. */
 export interface SheetActivity {
@@ -31,30 +30,49 @@ export async function collectActivity(
   limit: number,
   onProgress?: (done: number) => void,
 ): Promise<SheetActivity> {
-  const { sheet, vision } = session;
-  const n = sheet.num_columns;
-  const attention = new Float64Array(sheet.depth * n * (session.connectivity?.k ?? n));
+  const attention = new AttentionMean(session);
   const chunks: Float32Array[] = [];
   const labels: number[] = [];
-  let images = 0;
   let labelled = true;
-  for await (const host of heldOutBatches(session, ds, limit)) {
-    const x = np.array(host.images).reshape([host.size, vision.image_size, vision.image_size, vision.channels]);
-    // every column's final state [B, N, D]; attention summed over images [depth, N, N] ([depth, N, K] sparse)
-    const { states, attention: a } = await session.compiled.encode(params, x, { columns: "all", attention: true });
-    for (let i = 0; i < a!.length; i++) attention[i] += a![i];
-    chunks.push(states);
-    if (host.labels) labels.push(...host.labels);
+  // every column's final state [B, N, D]; attention summed over images [depth, N, N] ([depth, N, K] sparse)
+  for await (const { batch, encoded } of encodeHeldOut(session, params, ds, limit, { columns: "all", attention: true })) {
+    attention.add(encoded.attention!, batch.size);
+    chunks.push(encoded.states);
+    if (batch.labels) labels.push(...batch.labels);
     else labelled = false;
-    images += host.size;
-    onProgress?.(images);
+    onProgress?.(attention.images);
   }
-  if (images === 0) throw new Error(`no readable held-out images in ${ds.name}`);
-  return {
-    images,
-    // a sparse sheet's [depth, N, K] maps scattered into dense [depth, N, N] ones (zero where unconnected)
-    attention: session.connectivity ? scatterAttention(Float32Array.from(attention, (v) => v / images), session.connectivity) : Float32Array.from(attention, (v) => v / images),
-    states: concatFloat32(chunks),
-    labels: labelled ? Int32Array.from(labels) : null,
-  };
+  if (attention.images === 0) throw new Error(`no readable held-out images in ${ds.name}`);
+  return { images: attention.images, attention: attention.mean(), states: concatFloat32(chunks), labels: labelled ? Int32Array.from(labels) : null };
+}
+
+/**
+ * Attention of every recurrent step averaged over the first `limit` held-out images (no mask):
+ * [depth, N, N] row-major (a sparse sheet's [depth, N, K] maps are scattered into dense ones,
+ * zero where there is no connection). Borrows `params`.
+ */
+export async function meanAttentionMaps(session: Session, params: VisionParams, ds: ImageDataset, limit: number): Promise<Float32Array> {
+  const attention = new AttentionMean(session);
+  for await (const { batch, encoded } of encodeHeldOut(session, params, ds, limit, { attention: true })) attention.add(encoded.attention!, batch.size);
+  if (attention.images === 0) throw new Error(`no readable held-out images in ${ds.name} to measure attention on`);
+  return attention.mean();
+}
+
+/** A running mean over images of batch-summed attention maps [depth, N, N | K]. */
+class AttentionMean {
+  private readonly sums: Float64Array;
+  images = 0;
+  constructor(private readonly session: Session) {
+    this.sums = new Float64Array(session.sheet.depth * session.sheet.num_columns * (session.connectivity?.k ?? session.sheet.num_columns));
+  }
+  /** Add the maps of a batch of `images` images (summed over them). */
+  add(maps: Float32Array, images: number): void {
+    for (let i = 0; i < maps.length; i++) this.sums[i] += maps[i];
+    this.images += images;
+  }
+  /** The mean map [depth, N, N] (a sparse sheet's scattered into dense ones). */
+  mean(): Float32Array {
+    const mean = Float32Array.from(this.sums, (v) => v / this.images);
+    return this.session.connectivity ? scatterAttention(mean, this.session.connectivity) : mean;
+  }
 }

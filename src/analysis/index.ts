@@ -1,6 +1,6 @@
 /** `columnformer/analysis`: probes, lesions, connectivity, graph, topography and selectivity metrics (with their references), reports. */
 export { linearProbe, type ProbeOptions, type ProbeResult } from "./linear-probe.ts";
-export { collectActivity, type SheetActivity } from "./collect.ts";
+export { collectActivity, meanAttentionMaps, type SheetActivity } from "./collect.ts";
 export { analyzeActivity, DEFAULT_ANALYSIS_OPTIONS, type AnalysisOptions, type AnalysisResult } from "./analyze.ts";
 export * from "./connectivity.ts";
 export * from "./graph.ts";

@@ -22,6 +22,7 @@ import { columnDistance, geometryMetric } from "../geometry/metric.ts";
 import { connectivityArray } from "../model/sheet-connectivity.ts";
 import { classify, decodePatches, type VisionParams, visionEncode } from "../model/vision.ts";
 import { maskedMse, normalizePatches } from "../objectives/mim.ts";
+import type { DeviceBatch, SheetInputs } from "../train/loss.ts";
 import { heldOutBatches, maskSeed, type Session, toDevice } from "../train/session.ts";
 
 /** Kinds of lesion. */
@@ -100,20 +101,16 @@ export function lesionEvaluator(session: Session) {
   const { sheet, vision, layout } = session;
   const idx = session.connectivity ? connectivityArray(session.connectivity) : null;
   const isMim = vision.task === "mim";
-  const fn = jit((p: VisionParams, images: np.Array, mask: np.Array, keep: np.Array, ...idx: np.Array[]) => {
+  const fn = jit((p: VisionParams, batch: DeviceBatch, keep: np.Array, inputs: SheetInputs) => {
     const { decoder, head, positions, ...encoder } = p;
     tree.dispose(positions);
-    if (isMim) {
-      tree.dispose(head);
-      const { out, attn, patches } = visionEncode(encoder, images, mask.ref, sheet, vision, layout, false, idx[0], keep);
-      attn.dispose();
-      return maskedMse(decodePatches(decoder!, out), normalizePatches(patches), mask);
-    }
-    tree.dispose(decoder);
-    mask.dispose();
-    const { out, attn, patches } = visionEncode(encoder, images, null, sheet, vision, layout, false, idx[0], keep);
+    const { out, attn, patches } = visionEncode(encoder, batch.images, batch.mask?.ref ?? null, sheet, vision, layout, false, inputs.connectivity, keep);
     attn.dispose();
-    patches.dispose();
+    if (batch.mask) {
+      tree.dispose(head);
+      return maskedMse(decodePatches(decoder!, out), normalizePatches(patches), batch.mask);
+    }
+    tree.dispose([decoder, patches, batch.labels]);
     return classify(head!, out); // logits [B, classes]
   });
   const run = async (params: VisionParams, ds: ImageDataset, limit: number, keep: Float32Array): Promise<LesionEval> => {
@@ -125,8 +122,7 @@ export function lesionEvaluator(session: Session) {
     for await (const host of heldOutBatches(session, ds, limit)) {
       // the masks of evaluate() (purpose 2), so an unlesioned MIM loss equals `columnformer eval`'s
       const batch = toDevice(session, host, maskSeed(session.config.seed, 2, index++));
-      batch.labels.dispose();
-      const result = fn(tree.ref(params), batch.images, batch.mask, np.array(keep), ...(idx ? [idx.ref] : []));
+      const result = fn(tree.ref(params), batch, np.array(keep), idx ? { connectivity: idx.ref } : {});
       if (isMim) {
         loss += (await result.data())[0] * host.size;
       } else {

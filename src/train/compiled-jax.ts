@@ -8,12 +8,9 @@ import { distanceMatrix } from "../geometry/metric.ts";
 import { connectivityArray } from "../model/sheet-connectivity.ts";
 import { type VisionParams, visionEncode } from "../model/vision.ts";
 import type { CompiledModel, EncodeOptions, StepMetrics } from "./compiled.ts";
-import { type DeviceBatch, type LossParts, objective, predictPatches, type StepInputs } from "./loss.ts";
-import type { Session } from "./session.ts";
+import { type DeviceBatch, type LossParts, needsDistances, objective, predictPatches, type SheetInputs, type StepInputs } from "./loss.ts";
+import type { Model } from "./model.ts";
 import { jaxTrainState } from "./train-state.ts";
-
-/** What a backend is compiled from: the session without its compiled calls. */
-export type SessionBase = Omit<Session, "compiled">;
 
 type GradStep = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => [[np.Array, LossParts], VisionParams];
 type EvalStep = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => [np.Array, LossParts];
@@ -36,34 +33,32 @@ export async function readMetrics(total: np.Array, parts: LossParts): Promise<St
   };
 }
 
-export function compileJax(session: SessionBase): CompiledModel {
-  const { sheet, vision, layout, spec, geometry, connectivity } = session;
+export function compileJax(model: Model): CompiledModel {
+  const { sheet, vision, layout, spec, geometry, connectivity } = model;
   const n = sheet.num_columns;
   const fn = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => objective(params, batch, inputs, spec);
   // Jitted although jax-js 0.1.25's fusion makes the attention backward slower than eager execution:
   // the eager gradient grows memory by ~0.25 MiB per step, the jitted one stays flat.
   const gradJit = jit(valueAndGrad(fn, { hasAux: true })) as unknown as GradStep & Disposable;
   const evalJit = jit(fn) as unknown as EvalStep & Disposable;
-  const encodeJit = new Map<string, ((p: VisionParams, images: np.Array, ...idx: np.Array[]) => [np.Array, np.Array]) & Disposable>();
+  const encodeJit = new Map<string, ((p: VisionParams, images: np.Array, sparse: SheetInputs) => [np.Array, np.Array]) & Disposable>();
   const idx = connectivity ? connectivityArray(connectivity) : null;
-  const idxArgs = (): np.Array[] => (idx ? [idx.ref] : []);
+  /** The sheet's own inputs of an encode: a sparse sheet's connections (borrowed), none for a dense one. */
+  const sheetInputs = (): SheetInputs => (idx ? { connectivity: idx.ref } : {});
   // the objective's fixed inputs on the device (kept; each step passes references)
-  const distances = connectivity ? np.array(connectivity.distances).reshape([n, connectivity.k]) : np.array(distanceMatrix(geometry)).reshape([n, n]);
-  const wiringWeights = connectivity && session.wiringWeights ? np.array(session.wiringWeights).reshape([n, connectivity.k]) : null;
-  const neighbours = np.array(session.neighbours ?? new Float32Array(n * n)).reshape([n, n]);
-  const blur = session.blur ? np.array(session.blur).reshape([n, n]) : null;
-  // the spatial loss's distances: a dense sheet's `distances` already are [N, N], a sparse sheet's are not
-  const columnDistances = spec.spatialCorrelation && connectivity ? np.array(distanceMatrix(geometry)).reshape([n, n]) : null;
-  const spatialShape = [session.config.spatial_correlation.neighbourhoods, session.config.spatial_correlation.size];
+  const distances = needsDistances(spec, connectivity !== null) ? np.array(distanceMatrix(geometry)).reshape([n, n]) : null;
+  const sparse = idx && model.wiringWeights ? { connectivity: idx, wiringWeights: np.array(model.wiringWeights).reshape([n, connectivity!.k]) } : null;
+  const neighbours = model.neighbours ? np.array(model.neighbours).reshape([n, n]) : null;
+  const blur = model.blur ? np.array(model.blur).reshape([n, n]) : null;
+  const spatialShape = [model.config.spatial_correlation.neighbourhoods, model.config.spatial_correlation.size];
   const stepInputs = (step: number): StepInputs => {
-    const c = session.coefficients(step);
-    const selection = session.neighbourhoods(step);
+    const c = model.coefficients(step);
+    const selection = model.neighbourhoods(step);
     return {
-      ...(idx && wiringWeights ? { connectivity: idx.ref, wiringWeights: wiringWeights.ref } : {}),
-      distances: distances.ref,
-      neighbours: neighbours.ref,
+      ...(distances ? { distances: distances.ref } : {}),
+      ...(sparse ? { sparse: tree.ref(sparse) } : {}),
+      ...(neighbours ? { neighbours: neighbours.ref } : {}),
       ...(selection ? { neighbourhoods: np.array(selection).reshape([n, ...spatialShape]) } : {}),
-      ...(columnDistances ? { columnDistances: columnDistances.ref } : {}),
       ...(blur ? { blur: blur.ref } : {}),
       wiring: np.array(c.wiring),
       consistency: np.array(c.consistency),
@@ -77,10 +72,10 @@ export function compileJax(session: SessionBase): CompiledModel {
     let f = encodeJit.get(columns);
     if (!f) {
       const area = columns === "all" ? { ...layout, outputArea: { name: "sheet", start: 0, end: n } } : layout;
-      f = jit((p: VisionParams, images: np.Array, ...c: np.Array[]) => {
+      f = jit((p: VisionParams, images: np.Array, inputs: SheetInputs) => {
         const { decoder, head, positions, ...enc } = p;
         tree.dispose([decoder, head, positions]);
-        const { out, attn, patches } = visionEncode(enc, images, null, sheet, vision, area, false, c[0]);
+        const { out, attn, patches } = visionEncode(enc, images, null, sheet, vision, area, false, inputs.connectivity);
         patches.dispose();
         return [out, attn.sum(0)] as [np.Array, np.Array]; // states, attention summed over the batch [depth, N, N | K]
       });
@@ -100,20 +95,20 @@ export function compileJax(session: SessionBase): CompiledModel {
       return readMetrics(total, parts);
     },
     async encode(params, images, options: EncodeOptions = {}) {
-      const [states, attn] = encoder(options.columns ?? "output")(tree.ref(params), images, ...idxArgs());
+      const [states, attn] = encoder(options.columns ?? "output")(tree.ref(params), images, sheetInputs());
       let attention: Float32Array | null = null;
       if (options.attention) attention = (await attn.data()) as Float32Array;
       else attn.dispose();
       return { states: (await states.data()) as Float32Array, attention };
     },
     async predictPatches(params, images, mask) {
-      return (await predictPatches(tree.ref(params), images, mask, spec, idxArgs()[0]).data()) as Float32Array;
+      return (await predictPatches(tree.ref(params), images, mask, spec, sheetInputs().connectivity).data()) as Float32Array;
     },
     dispose() {
       gradJit.dispose();
       evalJit.dispose();
       for (const f of encodeJit.values()) f.dispose();
-      tree.dispose([distances, wiringWeights, neighbours, idx, blur, columnDistances]);
+      tree.dispose([distances, sparse ?? idx, neighbours, blur]);
     },
   };
   return compiled;

@@ -38,8 +38,8 @@ import { canonicalParamOrder } from "../engine/param-tree.ts";
 import { type AdamWState, adamwUpdate, decayMaskFor, mapParamLeaves } from "../optim/adamw.ts";
 import type { CompiledModel, EncodeOptions, StepMetrics } from "./compiled.ts";
 import { addTrees, allFinite, type OptimizerSpec, scaleTree, sumOfSquares, type TrainState } from "./train-state.ts";
-import type { SessionBase } from "./compiled-jax.ts";
-import { type DeviceBatch, taskLoss } from "./loss.ts";
+import type { Model } from "./model.ts";
+import { type DeviceBatch, type ModelInput, taskLoss, type TaskTarget } from "./loss.ts";
 
 type Fn<A extends unknown[], R> = ((...args: A) => R) & { dispose(): void };
 type Readout = Pick<VisionParams, "decoder" | "head">;
@@ -51,8 +51,8 @@ type SheetSource = Float32Array[] | ResidentState;
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 /** The compiled model on `engine` (the native addon for backend native, the WebGPU engine for webgpu). */
-export function compileNative(session: SessionBase, engine: SheetEngine, backend: "native" | "webgpu"): CompiledModel {
-  const { sheet, vision, layout, spec, connectivity } = session;
+export function compileNative(model: Model, engine: SheetEngine, backend: "native" | "webgpu"): CompiledModel {
+  const { sheet, vision, layout, spec, connectivity } = model;
   const n = sheet.num_columns;
   const d = sheet.dim;
   const width = connectivity?.k ?? n;
@@ -63,7 +63,7 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
   const idx = connectivity ? connectivity.indices : null;
 
   // activation buffers for the config's batch; a larger batch (e.g. in evaluation) re-plans them
-  let kernelBatch = session.config.batch_size;
+  let kernelBatch = model.config.batch_size;
   let kernel: SheetKernel = engine.createSheet(nativeSheetConfig(sheet, vision, kernelBatch));
   const kernelFor = (batch: number): SheetKernel => {
     if (batch > kernelBatch) {
@@ -81,40 +81,41 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
   });
   const readoutOf = (p: Outside): Readout => (isMim ? { decoder: p.decoder } : { head: p.head });
 
-  // x0 and drive [B, N, D] of images [B, H, W, C] (mask [B, P] for MIM, a dummy otherwise)
-  const front: Fn<[VisionFrontParams, np.Array, np.Array], [np.Array, np.Array]> = jit((fp: VisionFrontParams, images: np.Array, mask: np.Array) => {
-    if (!isMim) mask.dispose();
-    const { x0, drive, patches } = visionFront(fp, images, isMim ? mask : null, sheet, vision, layout);
+  // x0 and drive [B, N, D] of a batch's images [B, H, W, C] (masked for MIM)
+  const frontOfInput = (fp: VisionFrontParams, input: ModelInput) => {
+    input.labels?.dispose();
+    const { x0, drive, patches } = visionFront(fp, input.images, input.mask ?? null, sheet, vision, layout);
     patches.dispose();
+    return { x0, drive };
+  };
+  const front: Fn<[VisionFrontParams, ModelInput], [np.Array, np.Array]> = jit((fp: VisionFrontParams, input: ModelInput) => {
+    const { x0, drive } = frontOfInput(fp, input);
     return [x0, drive] as [np.Array, np.Array];
   });
   // vjp of the front end: the gradient of <x0, dx0> (+ <drive, ddrive> with inject "every") in its parameters
-  const frontVjp: Fn<[VisionFrontParams, np.Array, np.Array, np.Array, ...np.Array[]], VisionFrontParams> = jit(
-    grad((fp: VisionFrontParams, images: np.Array, mask: np.Array, dx0: np.Array, ...ddrive: np.Array[]) => {
-      if (!isMim) mask.dispose();
-      const { x0, drive, patches } = visionFront(fp, images, isMim ? mask : null, sheet, vision, layout);
-      patches.dispose();
-      const dot = x0.mul(dx0).sum();
-      if (every) return dot.add(drive.mul(ddrive[0]).sum());
+  type FrontCotangents = { dx0: np.Array; ddrive?: np.Array };
+  const frontVjp: Fn<[VisionFrontParams, ModelInput, FrontCotangents], VisionFrontParams> = jit(
+    grad((fp: VisionFrontParams, input: ModelInput, ct: FrontCotangents) => {
+      const { x0, drive } = frontOfInput(fp, input);
+      const dot = x0.mul(ct.dx0).sum();
+      if (ct.ddrive) return dot.add(drive.mul(ct.ddrive).sum());
       drive.dispose();
       return dot;
     }),
   );
   // the readout's task loss from the output-area states [B, P_out, D]
-  const readoutLoss = (r: Readout, out: np.Array, images: np.Array, mask: np.Array, labels: np.Array): [np.Array, np.Array] => {
-    let patches: np.Array;
-    if (isMim) patches = patchify(images, vision.patch_size);
+  const readoutLoss = (r: Readout, out: np.Array, batch: DeviceBatch): [np.Array, np.Array] => {
+    let target: TaskTarget;
+    if (batch.mask) target = { patches: patchify(batch.images, vision.patch_size), mask: batch.mask };
     else {
-      images.dispose();
-      patches = np.zeros([]);
+      batch.images.dispose();
+      target = { labels: batch.labels! };
     }
-    const { task, correct } = taskLoss(r, out, patches, mask, labels, vision);
+    const { task, correct } = taskLoss(r, out, target);
     return [task, correct];
   };
-  const readoutGrad: Fn<[Readout, np.Array, np.Array, np.Array, np.Array], [[np.Array, np.Array], [Readout, np.Array]]> = jit(
-    valueAndGrad(readoutLoss, { argnums: [0, 1], hasAux: true }),
-  );
-  const readoutEval: Fn<[Readout, np.Array, np.Array, np.Array, np.Array], [np.Array, np.Array]> = jit(readoutLoss);
+  const readoutGrad: Fn<[Readout, np.Array, DeviceBatch], [[np.Array, np.Array], [Readout, np.Array]]> = jit(valueAndGrad(readoutLoss, { argnums: [0, 1], hasAux: true }));
+  const readoutEval: Fn<[Readout, np.Array, DeviceBatch], [np.Array, np.Array]> = jit(readoutLoss);
   const decode: Fn<[{ weight: np.Array; bias: np.Array }, np.Array], np.Array> = jit(decodePatches);
 
   // penalties of the sheet's untied weights (feature consistency, topo blur): value and gradient
@@ -123,11 +124,11 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
     tree.dispose(p);
     return penalty(weights, a);
   };
-  const neighbours = session.neighbours ? np.array(session.neighbours).reshape([n, n]) : null;
+  const neighbours = model.neighbours ? np.array(model.neighbours).reshape([n, n]) : null;
   const consistencyOf = weightPenalty(featureConsistency);
   const consistencyGrad: Fn<[SheetParams, np.Array], [np.Array, SheetParams]> | null = neighbours ? jit(valueAndGrad(consistencyOf)) : null;
   const consistencyValue: Fn<[SheetParams, np.Array], np.Array> | null = neighbours ? jit(consistencyOf) : null;
-  const blur = session.blur ? np.array(session.blur).reshape([n, n]) : null;
+  const blur = model.blur ? np.array(model.blur).reshape([n, n]) : null;
   const topoOf = weightPenalty(topoBlur);
   const topoGrad: Fn<[SheetParams, np.Array], [np.Array, SheetParams]> | null = blur ? jit(valueAndGrad(topoOf)) : null;
   const topoValue: Fn<[SheetParams, np.Array], np.Array> | null = blur ? jit(topoOf) : null;
@@ -145,15 +146,15 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
   };
   const positions = spec.positions;
   // the spatial-correlation loss of the final states [B, N, D]: value and gradient in the states
-  const spatialShape = [session.config.spatial_correlation.neighbourhoods, session.config.spatial_correlation.size];
+  const spatialShape = [model.config.spatial_correlation.neighbourhoods, model.config.spatial_correlation.size];
   const spatialGrad: Fn<[np.Array, np.Array, np.Array], [np.Array, np.Array]> | null = spec.spatialCorrelation ? jit(valueAndGrad(spatialCorrelation)) : null;
   const spatialValue: Fn<[np.Array, np.Array, np.Array], np.Array> | null = spec.spatialCorrelation ? jit(spatialCorrelation) : null;
-  const fixedDistances = spec.spatialCorrelation && !positions ? np.array(distanceMatrix(session.geometry)).reshape([n, n]) : null;
+  const fixedDistances = spec.spatialCorrelation && !positions ? np.array(distanceMatrix(model.geometry)).reshape([n, n]) : null;
   const positionDistancesOf: Fn<[np.Array], np.Array> | null = spec.spatialCorrelation && positions ? jit((pos: np.Array) => positionDistances(pos, positions.space)) : null;
   /** The spatial loss's inputs of a step: states [B, N, D], neighbourhoods [N, M, K], distances [N, N]. Borrows `params`. */
   const spatialInputs = (params: Outside, x: Float32Array, b: number, step: number): [np.Array, np.Array, np.Array] => [
     np.array(x).reshape([b, n, d]),
-    np.array(session.neighbourhoods(step)!).reshape([n, ...spatialShape]),
+    np.array(model.neighbourhoods(step)!).reshape([n, ...spatialShape]),
     positionDistancesOf ? positionDistancesOf(params.positions!.ref) : fixedDistances!.ref,
   ];
   // learned positions: the wiring weights [N, N] they give, and the gradient in them of
@@ -161,7 +162,7 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
   const wiringOf = (pos: np.Array) => wiringWeights(positionDistances(pos, positions!.space), spec.wiring);
   const positionWeights: Fn<[np.Array], np.Array> | null = positions ? jit(wiringOf) : null;
   // the communicability wiring cost of the mean attention Ā [N, N] (fixed weights): value and dcost/dĀ
-  const fixedWeights = spec.communicability && !positions ? np.array(session.wiringWeights!).reshape([n, n]) : null;
+  const fixedWeights = spec.communicability && !positions ? np.array(model.wiringWeights!).reshape([n, n]) : null;
   const commGrad: Fn<[np.Array, np.Array], [np.Array, np.Array]> | null = fixedWeights ? jit(valueAndGrad(communicabilityWiringCost)) : null;
   const commValue: Fn<[np.Array, np.Array], np.Array> | null = spec.communicability ? jit(communicabilityWiringCost) : null;
   // ... with learned positions: cw * cost(Ā, W(pos)) + cr * repulsion, its gradient in the positions and in Ā
@@ -195,17 +196,17 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
   /**
    * Front end and native forward of one batch. Borrows `params` (its front-end leaves and
    * positions) and `sheet` (the sheet's leaves on the host, in addon order, or a resident
-   * state); consumes images and mask, except with `train` (the readout and the front end's vjp
-   * read them again). `weights` replaces the wiring weights (null: none) when given.
+   * state); consumes `input`, except with `train` (the readout and the front end's vjp read it
+   * again). `weights` replaces the wiring weights (null: none) when given.
    */
-  const forward = async (params: Outside, sheet: SheetSource, images: np.Array, mask: np.Array, train: boolean, attn: Float32Array | null, weights?: Float32Array | null) => {
-    const b = images.shape[0];
-    const [x0, drive] = front(tree.ref(frontOf(params)), train ? images.ref : images, train ? mask.ref : mask);
+  const forward = async (params: Outside, sheet: SheetSource, input: ModelInput, train: boolean, attn: Float32Array | null, weights?: Float32Array | null) => {
+    const b = input.images.shape[0];
+    const [x0, drive] = front(tree.ref(frontOf(params)), train ? tree.ref(input) : input);
     const x0Host = (await x0.data()) as Float32Array;
     let driveHost: Float32Array | null = null;
     if (every) driveHost = (await drive.data()) as Float32Array;
     else drive.dispose();
-    if (weights === undefined) weights = positionWeights ? ((await positionWeights(params.positions!.ref).data()) as Float32Array) : session.wiringWeights;
+    if (weights === undefined) weights = positionWeights ? ((await positionWeights(params.positions!.ref).data()) as Float32Array) : model.wiringWeights;
     const args = { x0: x0Host, drive: driveHost, connectivity: idx, wiringWeights: weights, batch: b, train, attn };
     const result = Array.isArray(sheet) ? await kernelFor(b).forward({ ...args, params: sheet }) : await sheet.forward(kernelFor(b), args);
     return { b, result };
@@ -221,7 +222,7 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
   /** The penalties computed in jax-js (0 when off). */
   type Outer = { wiring: number | null; consistency: number; spread: number; spatial: number; topo: number };
   const metricsOf = (step: number, task: number, correct: number, r: { wiring: number; l1: number; hoyer: number }, o: Outer): StepMetrics => {
-    const c = session.coefficients(step);
+    const c = model.coefficients(step);
     const wiring = o.wiring ?? r.wiring; // the communicability cost is jax-js's, the other forms the kernels'
     const loss = sum([task, c.wiring * wiring, c.consistency * o.consistency, c.repulsion * o.spread, c.activation * r.l1, c.spatial * o.spatial, c.topo * o.topo]);
     return {
@@ -248,11 +249,11 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
    * The communicability wiring cost of a batch and what the training step needs of it: a forward
    * without tape gives the mean attention Ā, jax-js the cost, the native wiring weights
    * N * lambda * dcost/dĀ of the training forward and, with learned positions, the positions'
-   * gradient and the repulsion. Borrows `params` and `sheet`; consumes nothing else.
+   * gradient and the repulsion. Borrows `params`, `sheet` and `batch`.
    */
-  const communicabilityGrad = async (params: Outside, sheet: SheetSource, images: np.Array, mask: np.Array, step: number) => {
-    const c = session.coefficients(step);
-    const { result } = await forward(params, sheet, images.ref, mask.ref, false, null, null);
+  const communicabilityGrad = async (params: Outside, sheet: SheetSource, batch: DeviceBatch, step: number) => {
+    const c = model.coefficients(step);
+    const { result } = await forward(params, sheet, tree.ref(batch), false, null, null);
     const attnMean = np.array(result.attnMean).reshape([n, n]);
     let value: number;
     let dA: np.Array; // lambda * dcost/dĀ [N, N]
@@ -284,11 +285,11 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
    * resident state: they were added to its accumulator) and the other leaves' by path (owned).
    */
   const gradients = async (params: Outside, sheet: SheetSource, sheetTree: () => Promise<SheetParams>, batch: DeviceBatch, step: number) => {
-    const c = session.coefficients(step);
-    const comm = spec.communicability ? await communicabilityGrad(params, sheet, batch.images, batch.mask, step) : null;
-    const { b, result } = await forward(params, sheet, batch.images, batch.mask, true, null, comm ? comm.weights : undefined);
+    const c = model.coefficients(step);
+    const comm = spec.communicability ? await communicabilityGrad(params, sheet, batch, step) : null;
+    const { b, result } = await forward(params, sheet, batch, true, null, comm ? comm.weights : undefined);
     // readout: task loss and its gradient in the readout parameters and the output states
-    const [[task, correct], [readoutGrads, dOut]] = readoutGrad(tree.ref(readoutOf(params)), outputStates(result.x, b), batch.images.ref, batch.mask.ref, batch.labels);
+    const [[task, correct], [readoutGrads, dOut]] = readoutGrad(tree.ref(readoutOf(params)), outputStates(result.x, b), tree.ref(batch));
     const dOutHost = (await dOut.data()) as Float32Array;
     const dx = new Float32Array(b * n * d);
     const p = end - start;
@@ -312,7 +313,10 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
       await kernel.backward({ ...back, grads: sheetGrads });
     } else await sheet.backward(kernel, back);
     // the front end's vjp
-    const frontGrads = frontVjp(tree.ref(frontOf(params)), batch.images, batch.mask, np.array(dx0).reshape([b, n, d]), ...(ddrive ? [np.array(ddrive).reshape([b, n, d])] : []));
+    const frontGrads = frontVjp(tree.ref(frontOf(params)), batch, {
+      dx0: np.array(dx0).reshape([b, n, d]),
+      ...(ddrive ? { ddrive: np.array(ddrive).reshape([b, n, d]) } : {}),
+    });
     const other = new Map<string, np.Array>();
     const collect = (prefix: string, node: unknown) => {
       if (node instanceof np.Array) other.set(prefix, node);
@@ -466,9 +470,9 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
     },
     trainState: (params: VisionParams, opt: AdamWState<VisionParams>, spec: OptimizerSpec) => nativeTrainState(params, opt, spec),
     async evalStep(params: VisionParams, batch: DeviceBatch, step: number) {
-      const { b, result } = await forward(params, await hostSheetLeaves(params.sheet, names), batch.images.ref, batch.mask.ref, false, null);
+      const { b, result } = await forward(params, await hostSheetLeaves(params.sheet, names), tree.ref(batch), false, null);
       const wiring = spec.communicability ? await communicabilityValue(params, result.attnMean) : null;
-      const [task, correct] = readoutEval(tree.ref(readoutOf(params)), outputStates(result.x, b), batch.images, batch.mask, batch.labels);
+      const [task, correct] = readoutEval(tree.ref(readoutOf(params)), outputStates(result.x, b), batch);
       let consistency = 0;
       if (consistencyValue && neighbours) consistency = (await consistencyValue(tree.ref(params.sheet), neighbours.ref).data())[0];
       let topo = 0;
@@ -484,7 +488,7 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
     async encode(params: VisionParams, images: np.Array, options: EncodeOptions = {}) {
       const b = images.shape[0];
       const maps = options.attention ? new Float32Array(b * sheet.depth * n * width) : null;
-      const { result } = await forward(params, await hostSheetLeaves(params.sheet, names), images, np.zeros([b, 1]), false, maps);
+      const { result } = await forward(params, await hostSheetLeaves(params.sheet, names), { images }, false, maps);
       let attention: Float32Array | null = null;
       if (maps) {
         const per = sheet.depth * n * width;
@@ -495,7 +499,7 @@ export function compileNative(session: SessionBase, engine: SheetEngine, backend
       return { states: (await outputStates(result.x, b).data()) as Float32Array, attention };
     },
     async predictPatches(params: VisionParams, images: np.Array, mask: np.Array) {
-      const { b, result } = await forward(params, await hostSheetLeaves(params.sheet, names), images, mask, false, null);
+      const { b, result } = await forward(params, await hostSheetLeaves(params.sheet, names), { images, mask }, false, null);
       return (await decode(tree.ref(params.decoder!), outputStates(result.x, b)).data()) as Float32Array;
     },
     dispose() {

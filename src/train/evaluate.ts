@@ -4,11 +4,10 @@
  * accuracy, and the wiring cost; plus the MIM reconstruction figure and
  * feature extraction for probes.
  */
-import type { BatchStats, ImageDataset } from "../data/index.ts";
-import { numpy as np, } from "../engine/jax.ts";
+import type { BatchStats, ImageBatch, ImageDataset } from "../data/index.ts";
 import type { VisionParams } from "../model/vision.ts";
 import { composeReconstruction, maskImage, writeReconstructionPng } from "../viz/reconstructions.ts";
-import { heldOutBatches, maskSeed, type Session, toDevice } from "./session.ts";
+import { encodeHeldOut, heldOutBatches, maskSeed, type Session, toDevice } from "./session.ts";
 
 /** Held-out metrics. */
 export interface EvalResult {
@@ -79,8 +78,8 @@ export async function writeReconstructions(
   const rows = [];
   for await (const host of heldOutBatches(session, ds, count)) {
     const batch = toDevice(session, host, maskSeed(session.config.seed, EVAL_MASK, 0));
+    if (!batch.mask) throw new Error("writeReconstructions: the session's task is not MIM");
     const mask = (await batch.mask.ref.data()) as Float32Array;
-    batch.labels.dispose();
     const pred = await session.compiled.predictPatches(params, batch.images, batch.mask);
     const pixels = size * size * vision.channels;
     const per = layout.numPatches * layout.patchDim;
@@ -112,20 +111,20 @@ export async function extractFeatures(
   const chunks: Float32Array[] = [];
   const labels: number[] = [];
   let dim = 0;
-  for await (const host of heldOutBatches(session, ds, limit)) {
-    if (!host.labels) throw new Error(`${ds.name} has no labels: a probe needs a labelled data set`);
-    labels.push(...host.labels);
-    if (pooling === "pixels") {
-      dim = host.images.length / host.size;
-      chunks.push(host.images);
-      continue;
-    }
-    const images = np.array(host.images).reshape([host.size, session.vision.image_size, session.vision.image_size, session.vision.channels]);
-    const { states } = await session.compiled.encode(params, images); // [B, P_out, D]
+  const add = (batch: ImageBatch, features: Float32Array) => {
+    if (!batch.labels) throw new Error(`${ds.name} has no labels: a probe needs a labelled data set`);
+    labels.push(...batch.labels);
+    dim = features.length / batch.size;
+    chunks.push(features);
+  };
+  if (pooling === "pixels") {
+    for await (const batch of heldOutBatches(session, ds, limit)) add(batch, batch.images);
+  } else {
     const columns = session.layout.outputArea.end - session.layout.outputArea.start;
-    const d = session.sheet.dim;
-    dim = pooling === "avg" ? d : columns * d;
-    chunks.push(pooling === "avg" ? meanOverColumns(states, host.size, columns, d) : states);
+    // states [B, P_out, D]
+    for await (const { batch, encoded } of encodeHeldOut(session, params, ds, limit)) {
+      add(batch, pooling === "avg" ? meanOverColumns(encoded.states, batch.size, columns, session.sheet.dim) : encoded.states);
+    }
   }
   return { features: concatFloat32(chunks), labels: Int32Array.from(labels), dim };
 }

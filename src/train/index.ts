@@ -1,8 +1,9 @@
 /** `columnformer/train`: training config and presets, the session and compiled step, the loop, evaluation. */
-export { objective, type DeviceBatch, type LossParts, type ObjectiveSpec, type StepInputs } from "./loss.ts";
+export { objective, type DeviceBatch, type LossParts, type ObjectiveSpec, type StepInputs, type TaskTarget } from "./loss.ts";
 export { parseTrainConfig, trainConfigSchema, type TrainConfig, type TrainConfigInput } from "./config.ts";
 export { PRESETS, type PresetName } from "./presets.ts";
-export { createSession, type Session } from "./session.ts";
+export { buildModel, type Model, type ModelOptions, type PenaltyCoefficients } from "./model.ts";
+export { compile, createSession, encodeHeldOut, type CompileOptions, type Session, type SessionOptions } from "./session.ts";
 export { resume, train, type TrainOptions } from "./trainer.ts";
 export { INIT_CHECKPOINT } from "./run-dir.ts";
 export { runDirState, type RunDirState, type TrainSummary } from "./run-state.ts";

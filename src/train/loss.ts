@@ -27,33 +27,45 @@ import { spatialCorrelation } from "../objectives/spatial-correlation.ts";
 import { topoBlur } from "../objectives/topo-blur.ts";
 import { wiringCost, wiringCostFromDistances, type WiringCostSpec, wiringWeights } from "../objectives/wiring-cost.ts";
 
-/** One batch on the device. */
-export type DeviceBatch = {
-  /** [B, H, W, C] in [0, 1]. */
-  images: np.Array;
-  /** MIM: [B, P], 1 = masked. Classification: unused (pass a dummy [B, 1]). */
-  mask: np.Array;
-  /** Classification: one-hot labels [B, classes]. MIM: unused (a dummy [B, 1]). */
-  labels: np.Array;
+/**
+ * One batch on the device: images [B, H, W, C] in [0, 1] with, for MIM, the mask [B, P]
+ * (1 = masked patch) or, for classification, one-hot labels [B, classes].
+ */
+export type DeviceBatch = { images: np.Array; mask: np.Array; labels?: never } | { images: np.Array; labels: np.Array; mask?: never };
+
+/** What the model reads of a batch: images [B, H, W, C], and the MIM mask [B, P] when patches are hidden (labels are ignored). */
+export type ModelInput = { images: np.Array; mask?: np.Array; labels?: np.Array };
+
+/** A sparse sheet's fixed connections on the device. */
+export type SparseInputs = {
+  /** Source column of each connection, int32 [N, K]. */
+  connectivity: np.Array;
+  /** Wiring weights of the connections [N, K] with lambda 1 (see sparseWiringWeights). */
+  wiringWeights: np.Array;
 };
+
+/** The sheet's own inputs besides parameters and states: a sparse sheet's source columns int32 [N, K] (empty for a dense sheet). */
+export type SheetInputs = { connectivity?: np.Array };
+
+/** Whether the objective takes the fixed column distances [N, N] as a step input (see StepInputs.distances). */
+export function needsDistances(spec: ObjectiveSpec, sparse: boolean): boolean {
+  return spec.positions === null && (!sparse || spec.spatialCorrelation);
+}
 
 /** Inputs of one step besides parameters and batch (all consumed). */
 export type StepInputs = {
   /**
-   * Fixed column distances [N, N] (unused when positions are learned); for a sparse sheet the
-   * connection distances [N, K] (informational: its wiring cost uses `wiringWeights`).
+   * Column distances [N, N] of a fixed geometry, where the objective needs them: a dense
+   * sheet's wiring cost, the spatial-correlation loss. Absent when positions are learned
+   * (the objective computes them from the positions).
    */
-  distances: np.Array;
-  /** Sparse sheets: source columns int32 [N, K] (absent for a dense sheet). */
-  connectivity?: np.Array;
-  /** Sparse sheets: wiring weights of the connections [N, K] (see sparseWiringWeights), lambda 1. */
-  wiringWeights?: np.Array;
-  /** Neighbour graph [N, N] of the feature-consistency penalty. */
-  neighbours: np.Array;
+  distances?: np.Array;
+  /** A sparse sheet's connections (absent for a dense sheet). */
+  sparse?: SparseInputs;
+  /** Feature consistency (when on): the neighbour graph [N, N]. */
+  neighbours?: np.Array;
   /** Spatial correlation (when on): the step's neighbourhoods, a one-hot selection [N, M, K]. */
   neighbourhoods?: np.Array;
-  /** Spatial correlation with a fixed geometry: the column distances [N, N]. */
-  columnDistances?: np.Array;
   /** Topo blur (when on): the blur K [N, N]. */
   blur?: np.Array;
   /** Current coefficients (scalars). */
@@ -109,23 +121,13 @@ export type LossParts = {
 /** Consumes everything. Returns [total, parts] (the shape valueAndGrad's hasAux expects). */
 export function objective(params: VisionParams, batch: DeviceBatch, inputs: StepInputs, spec: ObjectiveSpec): [np.Array, LossParts] {
   const { decoder, head, positions, ...encoder } = params;
-  let consistency: np.Array;
-  if (spec.consistency) consistency = featureConsistency(untiedWeights(encoder.sheet, spec.sheet).map((w) => w.ref), inputs.neighbours);
-  else {
-    inputs.neighbours.dispose();
-    consistency = np.zeros([]);
-  }
-  let blurred: np.Array;
-  if (spec.topoBlur) blurred = topoBlur(untiedWeights(encoder.sheet, spec.sheet).map((w) => w.ref), inputs.blur!);
-  else {
-    inputs.blur?.dispose();
-    blurred = np.zeros([]);
-  }
-  const isMim = spec.vision.task === "mim";
+  const consistency = spec.consistency ? featureConsistency(untiedWeights(encoder.sheet, spec.sheet).map((w) => w.ref), inputs.neighbours!) : np.zeros([]);
+  const blurred = spec.topoBlur ? topoBlur(untiedWeights(encoder.sheet, spec.sheet).map((w) => w.ref), inputs.blur!) : np.zeros([]);
+  tree.dispose([spec.consistency ? null : inputs.neighbours, spec.topoBlur ? null : inputs.blur, spec.spatialCorrelation ? null : inputs.neighbourhoods]);
   // the spatial loss reads every column's final state: encode to the whole sheet, then cut out the output area
   const n = spec.sheet.num_columns;
   const layout = spec.spatialCorrelation ? { ...spec.layout, outputArea: { name: "sheet", start: 0, end: n } } : spec.layout;
-  const encoded = visionEncode(encoder, batch.images, isMim ? batch.mask.ref : null, spec.sheet, spec.vision, layout, true, inputs.connectivity);
+  const encoded = visionEncode(encoder, batch.images, batch.mask?.ref ?? null, spec.sheet, spec.vision, layout, true, inputs.sparse?.connectivity);
   const { attn, patches, activity } = encoded;
   let out = encoded.out; // [B, P_out, D], or [B, N, D] with the spatial loss
   let finalStates: np.Array | null = null;
@@ -133,30 +135,31 @@ export function objective(params: VisionParams, batch: DeviceBatch, inputs: Step
     finalStates = out;
     out = finalStates.ref.slice([], [spec.layout.outputArea.start, spec.layout.outputArea.end]);
   }
-  const { task, correct } = taskLoss({ decoder, head }, out, patches, batch.mask, batch.labels, spec.vision);
-  let distances = inputs.distances;
+  let target: TaskTarget;
+  if (batch.mask) target = { patches, mask: batch.mask };
+  else {
+    patches.dispose();
+    target = { labels: batch.labels! };
+  }
+  const { task, correct } = taskLoss({ decoder, head }, out, target);
+  // [N, N]: the fixed geometry's, or those of the learned positions (differentiable in them)
+  let distances = inputs.distances ?? null;
   let spread: np.Array = np.zeros([]);
   if (spec.positions && positions) {
-    distances.dispose();
-    distances = positionDistances(positions, spec.positions.space); // [N, N], differentiable in the positions
+    distances?.dispose();
+    distances = positionDistances(positions, spec.positions.space);
     spread = repulsion(distances.ref, spec.positions.spacing);
   }
-  let spatial: np.Array = np.zeros([]);
-  if (finalStates) {
-    // learned positions: the current distances, not differentiated (TDANN's positions are fixed)
-    const d = inputs.columnDistances ?? lax.stopGradient(distances.ref);
-    spatial = spatialCorrelation(finalStates, inputs.neighbourhoods!, d);
-  } else {
-    tree.dispose([inputs.neighbourhoods, inputs.columnDistances]);
-  }
+  // learned positions: the current distances, not differentiated (TDANN's positions are fixed)
+  const spatial = finalStates ? spatialCorrelation(finalStates, inputs.neighbourhoods!, lax.stopGradient(distances!.ref)) : np.zeros([]);
   let wiring: np.Array;
-  if (inputs.wiringWeights) {
-    distances.dispose();
-    wiring = wiringCost(attn, inputs.wiringWeights, 1); // sparse: attn [B, depth, N, K]
+  if (inputs.sparse) {
+    distances?.dispose();
+    wiring = wiringCost(attn, inputs.sparse.wiringWeights, 1); // attn [B, depth, N, K]
   } else if (spec.communicability) {
-    wiring = communicabilityWiringCost(attn.mean([0, 1]), wiringWeights(distances, { ...spec.wiring, lambda: 1 })); // mean attention [N, N]
+    wiring = communicabilityWiringCost(attn.mean([0, 1]), wiringWeights(distances!, { ...spec.wiring, lambda: 1 })); // mean attention [N, N]
   } else {
-    wiring = wiringCostFromDistances(attn, distances, { ...spec.wiring, lambda: 1 });
+    wiring = wiringCostFromDistances(attn, distances!, { ...spec.wiring, lambda: 1 });
   }
   let total = task.ref
     .add(wiring.ref.mul(inputs.wiring))
@@ -174,28 +177,23 @@ export function objective(params: VisionParams, batch: DeviceBatch, inputs: Step
   ];
 }
 
+/** What the readout is scored against: MIM's patches [B, P, p*p*C] and mask [B, P], or one-hot labels [B, classes]. */
+export type TaskTarget = { patches: np.Array; mask: np.Array } | { labels: np.Array };
+
 /**
- * The task loss of the readout on the output-area states. Consumes everything.
- * out: [B, P_out, D]; patches: [B, P, p*p*C] (the MIM targets); mask: [B, P] (MIM) and
- * labels: one-hot [B, classes] (classification), each a dummy [B, 1] for the other task.
- * Returns the task loss (MIM normalised MSE or cross-entropy) and the correct count (0 for MIM).
+ * The task loss of the readout on the output-area states out [B, P_out, D]: MIM's normalised
+ * MSE of the masked patches, or the cross-entropy of the labels, and the correct count (0 for
+ * MIM). Consumes everything.
  */
-export function taskLoss(
-  readout: Pick<VisionParams, "decoder" | "head">,
-  out: np.Array,
-  patches: np.Array,
-  mask: np.Array,
-  labels: np.Array,
-  vision: VisionConfig,
-): { task: np.Array; correct: np.Array } {
-  if (vision.task === "mim") {
-    tree.dispose([readout.head, labels]);
+export function taskLoss(readout: Pick<VisionParams, "decoder" | "head">, out: np.Array, target: TaskTarget): { task: np.Array; correct: np.Array } {
+  if ("mask" in target) {
+    tree.dispose(readout.head);
     const pred = decodePatches(readout.decoder!, out); // [B, P, p*p*C]
-    return { task: maskedMse(pred, normalizePatches(patches), mask), correct: np.zeros([]) };
+    return { task: maskedMse(pred, normalizePatches(target.patches), target.mask), correct: np.zeros([]) };
   }
-  tree.dispose([readout.decoder, patches, mask]);
+  tree.dispose(readout.decoder);
   const logits = classify(readout.head!, out); // [B, classes]
-  return { task: crossEntropy(logits.ref, labels.ref), correct: correctCount(logits, labels) };
+  return { task: crossEntropy(logits.ref, target.labels.ref), correct: correctCount(logits, target.labels) };
 }
 
 /** Per-patch predictions for a figure: [B, P, p*p*C] in normalised units. Consumes params and inputs (`connectivity`: a sparse sheet's [N, K]). */

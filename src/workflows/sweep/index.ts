@@ -21,7 +21,6 @@ export {
   describeSummary,
   executeRun,
   measureRun,
-  meanAttentionMaps,
   median,
   mismatchedRuns,
   runRoot,

@@ -18,22 +18,22 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
+import { meanAttentionMaps } from "../../analysis/collect.ts";
 import { linearProbe } from "../../analysis/linear-probe.ts";
 import { meanAttentionDistance, wiringCosts } from "../../analysis/connectivity.ts";
 import { countParameters } from "../../engine/param-tree.ts";
 import { type ImageDataset, openDataset } from "../../data/index.ts";
 import { initEngine } from "../../engine/engine.ts";
-import { numpy as np, tree } from "../../engine/jax.ts";
+import { tree } from "../../engine/jax.ts";
 import { positionDistances, positionSpace } from "../../geometry/learned.ts";
 import { distanceMatrix } from "../../geometry/metric.ts";
 import { flopsPerImage } from "../../model/cost.ts";
 import type { VisionParams } from "../../model/vision.ts";
-import { scatterAttention } from "../../model/sheet-connectivity.ts";
 import { parseTrainConfig, type TrainConfig } from "../../train/config.ts";
 import { describeEval, extractFeatures } from "../../train/evaluate.ts";
 import { checkpointPath, openRunDir, readLog, removeTrainingOutputs, runDirPaths, writeJsonAtomic } from "../../train/run-dir.ts";
 import { type RunDirState, runDirState } from "../../train/run-state.ts";
-import { disposeSession, heldOutBatches, type Session } from "../../train/session.ts";
+import { disposeSession, type Session } from "../../train/session.ts";
 import { loadTrainedModel } from "../../train/trained-model.ts";
 import type { TrainSummary } from "../../train/run-state.ts";
 import { resume, train } from "../../train/trainer.ts";
@@ -288,28 +288,6 @@ async function probeAccuracy(
   const te = await extractFeatures(session, params, testSet, settings.test_images, settings.pooling);
   const result = await linearProbe(tr, te, tr.dim, classes, { epochs: settings.epochs, seed: session.config.seed });
   return result.testAccuracy;
-}
-
-/**
- * Attention of every recurrent step averaged over the first `limit` held-out
- * images (no mask): [depth, N, N] row-major (a sparse sheet's [depth, N, K]
- * maps are scattered into dense ones, zero where there is no connection).
- * Borrows `params`.
- */
-export async function meanAttentionMaps(session: Session, params: VisionParams, ds: ImageDataset, limit: number): Promise<Float32Array> {
-  const { sheet, vision } = session;
-  const n = sheet.num_columns;
-  const sums = new Float64Array(sheet.depth * n * (session.connectivity?.k ?? n));
-  let images = 0;
-  for await (const host of heldOutBatches(session, ds, limit)) {
-    const x = np.array(host.images).reshape([host.size, vision.image_size, vision.image_size, vision.channels]);
-    const a = (await session.compiled.encode(params, x, { attention: true })).attention!;
-    for (let i = 0; i < a.length; i++) sums[i] += a[i];
-    images += host.size;
-  }
-  if (images === 0) throw new Error(`no readable held-out images in ${ds.name} to measure attention on`);
-  const mean = Float32Array.from(sums, (v) => v / images);
-  return session.connectivity ? scatterAttention(mean, session.connectivity) : mean;
 }
 
 /**
