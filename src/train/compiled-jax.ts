@@ -12,35 +12,40 @@ import { type DeviceBatch, type LossParts, needsDistances, objective, predictPat
 import type { Model } from "./model.ts";
 import { jaxTrainState } from "./train-state.ts";
 
-type GradStep = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => [[np.Array, LossParts], VisionParams];
-type EvalStep = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => [np.Array, LossParts];
+type GradStep = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => [[np.Array, np.Array], VisionParams];
+type EvalStep = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => np.Array;
 type Disposable = { dispose(): void };
 
-/** Read the loss and its parts to the host. Consumes them. */
-export async function readMetrics(total: np.Array, parts: LossParts): Promise<StepMetrics> {
-  const read = async (a: np.Array) => (await a.data())[0];
-  return {
-    loss: await read(total),
-    task: await read(parts.task),
-    wiring: await read(parts.wiring),
-    consistency: await read(parts.consistency),
-    repulsion: await read(parts.repulsion),
-    activation_l1: await read(parts.activation_l1),
-    activation_hoyer: await read(parts.activation_hoyer),
-    spatial_correlation: await read(parts.spatial_correlation),
-    topo_blur: await read(parts.topo_blur),
-    correct: await read(parts.correct),
-  };
+/** The order of a stacked metrics vector: the total, then the parts. */
+const METRICS = ["loss", "task", "wiring", "consistency", "repulsion", "activation_l1", "activation_hoyer", "spatial_correlation", "topo_blur", "correct"] as const;
+
+/** The loss and its parts as one vector [10] in METRICS order, so that a step reads its metrics in one transfer. Consumes both. */
+function stackMetrics(total: np.Array, parts: LossParts): np.Array {
+  return np.stack([total, ...METRICS.slice(1).map((key) => parts[key as keyof LossParts])]);
+}
+
+/** Read a stacked metrics vector to the host (one transfer). Consumes it. */
+async function readMetrics(stacked: np.Array): Promise<StepMetrics> {
+  const values = await stacked.data();
+  return Object.fromEntries(METRICS.map((key, i) => [key, values[i]])) as unknown as StepMetrics;
 }
 
 export function compileJax(model: Model): CompiledModel {
   const { sheet, vision, layout, spec, geometry, connectivity } = model;
   const n = sheet.num_columns;
-  const fn = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => objective(params, batch, inputs, spec);
+  // the objective with its parts stacked (the aux output of the gradient)
+  const fn = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs): [np.Array, np.Array] => {
+    const [total, parts] = objective(params, batch, inputs, spec);
+    return [total.ref, stackMetrics(total, parts)];
+  };
   // Jitted although jax-js 0.1.25's fusion makes the attention backward slower than eager execution:
   // the eager gradient grows memory by ~0.25 MiB per step, the jitted one stays flat.
   const gradJit = jit(valueAndGrad(fn, { hasAux: true })) as unknown as GradStep & Disposable;
-  const evalJit = jit(fn) as unknown as EvalStep & Disposable;
+  const evalJit = jit((params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => {
+    const [total, stacked] = fn(params, batch, inputs);
+    total.dispose();
+    return stacked;
+  }) as unknown as EvalStep & Disposable;
   const encodeJit = new Map<string, ((p: VisionParams, images: np.Array, sparse: SheetInputs) => [np.Array, np.Array]) & Disposable>();
   const idx = connectivity ? connectivityArray(connectivity) : null;
   /** The sheet's own inputs of an encode: a sparse sheet's connections (borrowed), none for a dense one. */
@@ -86,13 +91,13 @@ export function compileJax(model: Model): CompiledModel {
   const compiled: CompiledModel = {
     backend: "jax",
     async gradStep(params, batch, step) {
-      const [[total, parts], grads] = gradJit(tree.ref(params), batch, stepInputs(step));
-      return { metrics: await readMetrics(total, parts), grads };
+      const [[total, stacked], grads] = gradJit(tree.ref(params), batch, stepInputs(step));
+      total.dispose();
+      return { metrics: await readMetrics(stacked), grads };
     },
     trainState: async (params, opt, spec) => jaxTrainState(compiled, params, opt, spec),
     async evalStep(params, batch, step) {
-      const [total, parts] = evalJit(tree.ref(params), batch, stepInputs(step));
-      return readMetrics(total, parts);
+      return readMetrics(evalJit(tree.ref(params), batch, stepInputs(step)));
     },
     async encode(params, images, options: EncodeOptions = {}) {
       const [states, attn] = encoder(options.columns ?? "output")(tree.ref(params), images, sheetInputs());
