@@ -39,6 +39,7 @@ import { type Backend, describeBackend, prepareBackend } from "../engine/backend
 import { cosineSchedule } from "../optim/schedule.ts";
 import { meanMetrics, type StepMetrics } from "./compiled.ts";
 import { createSession, disposeSession, maskSeed, type Session, toDevice } from "./session.ts";
+import type { TrainState } from "./train-state.ts";
 
 export interface TrainOptions {
   /** Print progress and messages (default true). */
@@ -266,46 +267,20 @@ async function trainInSession(
     await saveAll("last", startStep);
   }
 
+  const checkpoints = checkpointPolicy(config);
   for (let step = startStep; step < config.steps; step++) {
     const tStep = performance.now();
-    const micro: StepMetrics[] = [];
-    let images = 0;
-    for (let k = 0; k < config.accum_steps; k++) {
-      const host = (await stream.next()).value as ImageBatch;
-      micro.push(await state.accumulate(toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, k)), step));
-      images += host.size;
-    }
-    const m = meanMetrics(micro);
+    const { metrics: m, images } = await optimizerStep(session, state, stream, step);
     const lr = schedule(step);
     const gradNorm = await state.update(lr);
     const seconds = (performance.now() - tStep) / 1000;
     imagesSeen += images;
-    const loss = m.loss;
-    if (!Number.isFinite(loss)) throw diverged(step + 1, `the training loss is ${loss}`);
-    if (config.optim.clip_norm !== null && !Number.isFinite(gradNorm)) throw diverged(step + 1, `the gradient norm is ${gradNorm}`);
-    if (!(await state.finite())) throw diverged(step + 1, `the parameters after step ${step + 1} are not finite`);
-    const record: Record<string, unknown> = {
-      step: step + 1,
-      loss,
-      task_loss: m.task,
-      wiring_cost: m.wiring,
-      wiring_lambda: session.coefficients(step).wiring,
-      ...(session.spec.consistency ? { consistency: m.consistency, consistency_coef: session.coefficients(step).consistency } : {}),
-      ...(session.spec.positions ? { repulsion: m.repulsion } : {}),
-      activation_l1: m.activation_l1,
-      activation_hoyer: m.activation_hoyer,
-      ...(config.activation_sparsity.coef > 0 ? { activation_coef: session.coefficients(step).activation } : {}),
-      ...(session.spec.spatialCorrelation ? { spatial_correlation: m.spatial_correlation, spatial_correlation_coef: session.coefficients(step).spatial } : {}),
-      ...(session.spec.topoBlur ? { topo_blur: m.topo_blur, topo_blur_coef: session.coefficients(step).topo } : {}),
-      lr,
-      grad_norm: gradNorm,
-      images_per_second: images / seconds,
-      rss_mib: Math.round(process.memoryUsage().rss / 2 ** 20),
-      heap_mib: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
-    };
-    if (vision.task === "classify") record.train_accuracy = m.correct / images;
     const done = step + 1;
-    if (done % config.eval_every === 0 || done === config.steps) {
+    if (!Number.isFinite(m.loss)) throw diverged(done, `the training loss is ${m.loss}`);
+    if (config.optim.clip_norm !== null && !Number.isFinite(gradNorm)) throw diverged(done, `the gradient norm is ${gradNorm}`);
+    if (!(await state.finite())) throw diverged(done, `the parameters after step ${done} are not finite`);
+    const record = stepRecord(session, step, m, { lr, gradNorm, images, seconds });
+    if (checkpoints.evalDue(done)) {
       lastEval = await evaluate(session, (await state.current()).params, testSet, config.eval_images, stats);
       if (!Number.isFinite(primary(lastEval))) throw diverged(done, `the held-out ${vision.task === "mim" ? "MIM loss" : "accuracy"} is not finite`);
       Object.assign(record, prefixKeys(lastEval, "eval_"));
@@ -317,11 +292,11 @@ async function trainInSession(
     }
     await appendLog(dir, record);
     progress.update(done, {
-      loss: loss.toFixed(4),
+      loss: m.loss.toFixed(4),
       ...(lastEval ? { eval: primary(lastEval).toFixed(4) } : {}),
       "img/s": (images / seconds).toFixed(0),
     });
-    if (done % config.checkpoint_every === 0 && done !== config.steps) {
+    if (checkpoints.snapshotDue(done)) {
       await saveAll(done, done);
       await saveAll("last", done);
     }
@@ -363,6 +338,56 @@ async function trainInSession(
       ` wrote ${dir.root}`,
   );
   return summary;
+}
+
+/**
+ * One optimiser step's gradients: `accum_steps` micro-batches from `stream` accumulated into
+ * `state` (the update itself is `state.update(lr)`). Returns their mean metrics and the images seen.
+ */
+async function optimizerStep(session: Session, state: TrainState, stream: AsyncGenerator<ImageBatch>, step: number): Promise<{ metrics: StepMetrics; images: number }> {
+  const { config } = session;
+  const micro: StepMetrics[] = [];
+  let images = 0;
+  for (let k = 0; k < config.accum_steps; k++) {
+    const host = (await stream.next()).value as ImageBatch;
+    micro.push(await state.accumulate(toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, k)), step));
+    images += host.size;
+  }
+  return { metrics: meanMetrics(micro), images };
+}
+
+/** When the loop evaluates (every `eval_every` steps and at the end) and writes a `step-N` + `last` checkpoint (every `checkpoint_every`, but not at the end, which always writes `last`). */
+function checkpointPolicy(config: Pick<TrainConfig, "steps" | "eval_every" | "checkpoint_every">) {
+  return {
+    evalDue: (done: number) => done % config.eval_every === 0 || done === config.steps,
+    snapshotDue: (done: number) => done % config.checkpoint_every === 0 && done !== config.steps,
+  };
+}
+
+/** The log line of optimiser step `step` (0-based): its metrics, the penalties that are on with their coefficients, and the step's speed and memory. */
+function stepRecord(session: Session, step: number, m: StepMetrics, s: { lr: number; gradNorm: number; images: number; seconds: number }): Record<string, unknown> {
+  const { config, spec } = session;
+  const c = session.coefficients(step);
+  return {
+    step: step + 1,
+    loss: m.loss,
+    task_loss: m.task,
+    wiring_cost: m.wiring,
+    wiring_lambda: c.wiring,
+    ...(spec.consistency ? { consistency: m.consistency, consistency_coef: c.consistency } : {}),
+    ...(spec.positions ? { repulsion: m.repulsion } : {}),
+    activation_l1: m.activation_l1,
+    activation_hoyer: m.activation_hoyer,
+    ...(config.activation_sparsity.coef > 0 ? { activation_coef: c.activation } : {}),
+    ...(spec.spatialCorrelation ? { spatial_correlation: m.spatial_correlation, spatial_correlation_coef: c.spatial } : {}),
+    ...(spec.topoBlur ? { topo_blur: m.topo_blur, topo_blur_coef: c.topo } : {}),
+    lr: s.lr,
+    grad_norm: s.gradNorm,
+    images_per_second: s.images / s.seconds,
+    rss_mib: Math.round(process.memoryUsage().rss / 2 ** 20),
+    heap_mib: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+    ...(config.vision.task === "classify" ? { train_accuracy: m.correct / s.images } : {}),
+  };
 }
 
 /** Lower is better: MIM loss, or classification error. */
