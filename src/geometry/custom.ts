@@ -1,88 +1,9 @@
 /** Custom geometry: columns at explicit positions, optionally split into named areas, read from JSON or CSV. */
 import { existsSync } from "node:fs";
 import { readUserFileSync } from "../io/atomic.ts";
+import { formatValue } from "../io/schema-errors.ts";
+import { geometryFromJSON } from "./spec.ts";
 import type { Area, ColumnLayout, GeometrySpec } from "./types.ts";
-
-/** Short printable form of a bad value for error messages. */
-export function formatValue(value: unknown): string {
-  if (typeof value === "number") return String(value);
-  if (value === undefined) return "undefined";
-  let s: string;
-  try {
-    s = JSON.stringify(value) ?? String(value);
-  } catch {
-    s = String(value);
-  }
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
-
-const isPositiveInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 1;
-const isNonNegInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
-
-/**
- * Check custom positions: a non-empty array of rows, each with 1 to 3 finite numbers, all the same length.
- * `where` prefixes field names in errors (e.g. "geometry." or "file.json: "). Returns the row length.
- */
-export function checkPositions(positions: unknown, where = "geometry."): number {
-  if (!Array.isArray(positions) || positions.length === 0) {
-    throw new Error(`${where}positions must be a non-empty array of [x, y(, z)] rows, got ${formatValue(positions)}`);
-  }
-  let dim = 0;
-  positions.forEach((row: unknown, i) => {
-    if (!Array.isArray(row) || row.length < 1 || row.length > 3) {
-      throw new Error(`${where}positions[${i}] must be an array of 1 to 3 numbers, got ${formatValue(row)}`);
-    }
-    if (i === 0) dim = row.length;
-    else if (row.length !== dim) {
-      throw new Error(`${where}positions[${i}] has ${row.length} coordinates but positions[0] has ${dim}; give every row the same length`);
-    }
-    row.forEach((v: unknown, k) => {
-      if (typeof v !== "number" || !Number.isFinite(v)) {
-        throw new Error(`${where}positions[${i}][${k}] must be a finite number, got ${formatValue(v)}`);
-      }
-    });
-  });
-  return dim;
-}
-
-/**
- * Check areas against `n` columns: an array of {name, start, end, grid?} with unique non-empty names,
- * integer bounds, start < end, contiguous and covering [0, n) in order, grid rows * cols = end - start.
- */
-export function checkAreas(areas: unknown, n: number, where = "geometry."): asserts areas is Area[] {
-  if (!Array.isArray(areas) || areas.length === 0) {
-    throw new Error(`${where}areas must be a non-empty array of {name, start, end} covering all ${n} columns, got ${formatValue(areas)}`);
-  }
-  const seen = new Set<string>();
-  let expectedStart = 0;
-  areas.forEach((a: unknown, i) => {
-    const f = `${where}areas[${i}]`;
-    if (typeof a !== "object" || a === null || Array.isArray(a)) throw new Error(`${f} must be an object {name, start, end}, got ${formatValue(a)}`);
-    const { name, start, end, grid } = a as Record<string, unknown>;
-    if (typeof name !== "string" || name.length === 0) throw new Error(`${f}.name must be a non-empty string, got ${formatValue(name)}`);
-    if (seen.has(name)) throw new Error(`${f}.name "${name}" is used twice; area names must be unique`);
-    seen.add(name);
-    if (!isNonNegInt(start)) throw new Error(`${f}.start must be a non-negative integer, got ${formatValue(start)}`);
-    if (!isNonNegInt(end)) throw new Error(`${f}.end must be a non-negative integer, got ${formatValue(end)}`);
-    if (start !== expectedStart) {
-      throw new Error(`${f}.start must be ${expectedStart} (areas must be contiguous and in order from 0), got ${start}`);
-    }
-    if (end <= start) throw new Error(`${f}.end must be greater than start ${start}, got ${end}`);
-    if (end > n) throw new Error(`${f}.end must be at most the number of columns ${n}, got ${end}`);
-    if (grid !== undefined) {
-      if (!Array.isArray(grid) || grid.length !== 2 || !isPositiveInt(grid[0]) || !isPositiveInt(grid[1])) {
-        throw new Error(`${f}.grid must be [rows, cols] of positive integers, got ${formatValue(grid)}`);
-      }
-      if (grid[0] * grid[1] !== end - start) {
-        throw new Error(`${f}.grid ${grid[0]}x${grid[1]} has ${grid[0] * grid[1]} cells but the area has ${end - start} columns; make rows * cols = end - start`);
-      }
-    }
-    expectedStart = end;
-  });
-  if (expectedStart !== n) {
-    throw new Error(`${where}areas must cover all ${n} columns, but the last area ends at ${expectedStart}`);
-  }
-}
 
 /** Lay out columns at the given (already checked) positions; areas default to one area "sheet". */
 export function customLayout(positions: readonly (readonly number[])[], areas?: readonly Area[]): ColumnLayout {
@@ -301,15 +222,7 @@ export function loadCustomGeometry(path: string, extra?: { self_offset?: number 
   const lower = path.toLowerCase();
   const isJSON = lower.endsWith(".json") ? true : lower.endsWith(".csv") ? false : /^\s*[[{]/.test(text.replace(/^\uFEFF/, ""));
   const data = isJSON ? parseCustomJSON(text.replace(/^\uFEFF/, ""), path) : parseCustomCSV(text, path);
-  const where = `${path}: `;
-  checkPositions(data.positions, where);
-  if (data.areas !== undefined) checkAreas(data.areas, data.positions.length, where);
   const selfOffset = extra?.self_offset ?? ("self_offset" in data ? data.self_offset : undefined);
-  if (selfOffset !== undefined && !(typeof selfOffset === "number" && Number.isFinite(selfOffset) && selfOffset >= 0)) {
-    throw new Error(`${where}self_offset must be a finite number >= 0, got ${formatValue(selfOffset)}`);
-  }
-  const spec: GeometrySpec = { kind: "custom", positions: data.positions };
-  if (data.areas !== undefined) spec.areas = data.areas;
-  if (selfOffset !== undefined) spec.self_offset = selfOffset;
-  return spec;
+  const spec = { kind: "custom", positions: data.positions, ...(data.areas !== undefined ? { areas: data.areas } : {}), ...(selfOffset !== undefined ? { self_offset: selfOffset } : {}) };
+  return geometryFromJSON(spec, `${path}: `);
 }

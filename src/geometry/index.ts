@@ -1,14 +1,12 @@
 /** Column geometry: positions, named areas, the metric that feeds the wiring cost, connectivity samplers. */
 export type { Area, ColumnLayout, Geometry, GeometryKind, GeometrySpec } from "./types.ts";
 export { areaByName, buildGeometry, describeGeometry } from "./build.ts";
-export { GEOMETRY_KINDS, MAX_COLUMNS, geometryFromJSON, geometrySpecSchema, validateGeometrySpec } from "./spec.ts";
+export { GEOMETRY_KINDS, MAX_COLUMNS, checkAreas, checkPositions, geometryFromJSON, geometrySpecSchema, validateGeometrySpec } from "./spec.ts";
 export { gridLayout } from "./grid.ts";
 export { torusDistance } from "./torus.ts";
 export { DEFAULT_STACK_OFFSET, linspace, stackedLayout } from "./stacked.ts";
 export { GOLDEN_ANGLE, fibonacciSphere, geodesicDistance, sphereLayout } from "./sphere.ts";
 export {
-  checkAreas,
-  checkPositions,
   customLayout,
   loadCustomGeometry,
   parseCustomCSV,

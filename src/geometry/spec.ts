@@ -4,8 +4,7 @@
  * cap) beside it, and one parser for typed and untrusted values alike.
  */
 import { z } from "zod";
-import { formatFieldPath } from "../io/schema-errors.ts";
-import { checkAreas, checkPositions, formatValue } from "./custom.ts";
+import { formatFieldPath, formatValue } from "../io/schema-errors.ts";
 
 /**
  * Most columns a geometry may have (2^24: a sparse sheet's N x K indices stay within int32 at
@@ -100,26 +99,28 @@ export type Area = z.output<typeof areaSchema>;
  * (a copy holding only the known fields).
  * Throws one line naming the bad field, e.g. `geometry.widths[1] must be a positive integer, got 0`
  * or `geometry: unknown field "foo" for kind "grid"; allowed: kind, height, width, self_offset`.
+ * `where` prefixes the field names (a custom geometry file's loader passes `"FILE: "`).
  */
-export function geometryFromJSON(value: unknown): GeometrySpec {
+export function geometryFromJSON(value: unknown, where = "geometry."): GeometrySpec {
   const parsed = geometrySpecSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const where = `geometry${formatFieldPath(issue.path)}`;
+    // "geometry." + "positions[1]" (the path's leading "." dropped), or "geometry" for the spec itself
+    const field = issue.path.length === 0 ? where.replace(/[.: ]+$/, "") : where + formatFieldPath(issue.path).replace(/^\./, "");
     if (issue.code === "unrecognized_keys") {
       const keys = issue.keys.map((k) => `"${k}"`).join(", ");
       const plural = issue.keys.length > 1 ? "s" : "";
       if (issue.path.length === 0) {
         const kind = (value as { kind: GeometryKind }).kind;
         const allowed = Object.keys(kindSchemas[kind].shape).join(", ");
-        throw new Error(`${where}: unknown field${plural} ${keys} for kind "${kind}"; allowed: ${allowed}`);
+        throw new Error(`${field}: unknown field${plural} ${keys} for kind "${kind}"; allowed: ${allowed}`);
       }
-      throw new Error(`${where}: unknown field${plural} ${keys}; allowed: ${Object.keys(areaSchema.shape).join(", ")}`);
+      throw new Error(`${field}: unknown field${plural} ${keys}; allowed: ${Object.keys(areaSchema.shape).join(", ")}`);
     }
     if (issue.path.length === 0 && issue.code === "invalid_type") {
       throw new Error(`geometry spec must be an object with a "kind" field (one of ${KIND_LIST}), got ${formatValue(value)}`);
     }
-    throw new Error(`${where} ${issue.message}, got ${formatValue(valueAt(value, issue.path))}`);
+    throw new Error(`${field} ${issue.message}, got ${formatValue(valueAt(value, issue.path))}`);
   }
   const spec = parsed.data;
   let n: number;
@@ -135,9 +136,9 @@ export function geometryFromJSON(value: unknown): GeometrySpec {
       n = spec.num_columns;
       break;
     case "custom":
-      checkPositions(spec.positions, "geometry.");
+      checkPositions(spec.positions, where);
       n = spec.positions.length;
-      if (spec.areas !== undefined) checkAreas(spec.areas, n, "geometry.");
+      if (spec.areas !== undefined) checkAreas(spec.areas, n, where);
       break;
   }
   if (n > MAX_COLUMNS) throw new Error(`geometry has ${n} columns, more than the ${MAX_COLUMNS} a geometry may have; use a smaller geometry`);
@@ -147,4 +148,42 @@ export function geometryFromJSON(value: unknown): GeometrySpec {
 /** Check a geometry spec (see {@link geometryFromJSON}); throws one line naming the bad field and the fix. */
 export function validateGeometrySpec(spec: unknown): asserts spec is GeometrySpec {
   geometryFromJSON(spec);
+}
+
+/**
+ * The cross-field rule of custom positions (their structure is the schema's, src/geometry/spec.ts):
+ * every row has as many coordinates as the first. `where` prefixes field names in errors (e.g.
+ * "geometry." or "file.json: ").
+ */
+export function checkPositions(positions: readonly (readonly number[])[], where = "geometry."): void {
+  const dim = positions[0].length;
+  positions.forEach((row, i) => {
+    if (row.length !== dim) throw new Error(`${where}positions[${i}] has ${row.length} coordinates but positions[0] has ${dim}; give every row the same length`);
+  });
+}
+
+/**
+ * The cross-field rules of areas over `n` columns (their structure is the schema's): unique names,
+ * start < end, contiguous and covering [0, n) in order, grid rows * cols = end - start.
+ */
+export function checkAreas(areas: readonly Area[], n: number, where = "geometry."): void {
+  const seen = new Set<string>();
+  let expectedStart = 0;
+  areas.forEach(({ name, start, end, grid }, i) => {
+    const f = `${where}areas[${i}]`;
+    if (seen.has(name)) throw new Error(`${f}.name "${name}" is used twice; area names must be unique`);
+    seen.add(name);
+    if (start !== expectedStart) {
+      throw new Error(`${f}.start must be ${expectedStart} (areas must be contiguous and in order from 0), got ${start}`);
+    }
+    if (end <= start) throw new Error(`${f}.end must be greater than start ${start}, got ${end}`);
+    if (end > n) throw new Error(`${f}.end must be at most the number of columns ${n}, got ${end}`);
+    if (grid !== undefined && grid[0] * grid[1] !== end - start) {
+      throw new Error(`${f}.grid ${grid[0]}x${grid[1]} has ${grid[0] * grid[1]} cells but the area has ${end - start} columns; make rows * cols = end - start`);
+    }
+    expectedStart = end;
+  });
+  if (expectedStart !== n) {
+    throw new Error(`${where}areas must cover all ${n} columns, but the last area ends at ${expectedStart}`);
+  }
 }

@@ -15,3 +15,16 @@ export function formatSchemaError(error: z.ZodError, root: string): string {
   const issue = error.issues[0];
   return `${root}${formatFieldPath(issue.path)}: ${issue.message}`;
 }
+
+/** Short printable form of a bad value for error messages. */
+export function formatValue(value: unknown): string {
+  if (typeof value === "number") return String(value);
+  if (value === undefined) return "undefined";
+  let s: string;
+  try {
+    s = JSON.stringify(value) ?? String(value);
+  } catch {
+    s = String(value);
+  }
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
