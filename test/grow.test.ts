@@ -113,7 +113,7 @@ test("a random-init recurrent classifier (learned init state, spatial pool, inje
   params.head!.pool!.dispose();
   params.head!.pool = np.array(Float32Array.from(seededValues(5, 12))).reshape([3, 4]);
   const plan = planGrow(geometry, vision, 2);
-  const grown = await growParams(params, sheet, plan);
+  const grown = await growParams(params, sheet, vision, visionLayout(vision, geometry), plan);
   const { config: newSheet, geometry: newGeometry } = resolveSheetConfig({ ...sheet, geometry: plan.spec, num_columns: undefined });
   assert.equal(newSheet.num_columns, 24);
   assert.deepEqual(grown.init_state!.shape, [24, 8]);

@@ -16,7 +16,8 @@ import { distanceMatrix } from "../geometry/metric.ts";
 import { connectivityK, resolveSheetConfig, type SheetConfig } from "../model/config.ts";
 import { resolveConnectivity, type SheetConnectivity } from "../model/sheet-connectivity.ts";
 import type { SheetParams } from "../model/params.ts";
-import { leadingAxes } from "../model/sheet.ts";
+import { prefixSpecs, specShapes, specSize, treeFromLeaves } from "../model/param-spec.ts";
+import { sheetParamSpecs } from "../model/sheet.ts";
 import { type ParamTree, treeToTensors } from "../engine/param-tree.ts";
 import { expectTensor, readSafetensors, type SafetensorsFile, type TensorData, writeSafetensors } from "../io/safetensors.ts";
 
@@ -24,45 +25,17 @@ import { expectTensor, readSafetensors, type SafetensorsFile, type TensorData, w
 export const CHECKPOINT_FORMAT = "columnformer";
 
 /**
- * Shapes of every sheet tensor, keyed by state-dict name (prefix "sheet.").
- * Leading axes follow the weight sharing (see src/model/params.ts): [depth]
- * for a stack, [N] for untied modules.
+ * Shapes of every sheet tensor, keyed by state-dict name (prefix "sheet."), from the sheet's
+ * parameter specs (src/model/sheet.ts). Leading axes follow the weight sharing (see
+ * src/model/params.ts): [depth] for a stack, [N] for untied modules.
  */
 export function sheetTensorShapes(config: SheetConfig): Record<string, number[]> {
-  const { num_columns: n, dim: d, mlp_dim: m } = config;
-  const qk = config.heads * config.qk_dim;
-  const norm = leadingAxes(config, config.untie_norm);
-  const attn = leadingAxes(config, config.untie_attn);
-  const mlp = leadingAxes(config, config.untie_mlp);
-  const shapes: Record<string, number[]> = {
-    "sheet.norm1.weight": [...norm, d],
-    "sheet.norm1.bias": [...norm, d],
-    "sheet.attn.q.weight": [...attn, qk, d],
-    "sheet.attn.q.bias": [...attn, qk],
-    "sheet.attn.k.weight": [...attn, qk, d],
-  };
-  if (config.value_proj) {
-    Object.assign(shapes, {
-      "sheet.attn.v.weight": [...attn, d, d],
-      "sheet.attn.v.bias": [...attn, d],
-      "sheet.attn.o.weight": [...attn, d, d],
-      "sheet.attn.o.bias": [...attn, d],
-    });
-  }
-  if (config.attn_bias) shapes["sheet.attn.attn_bias"] = [...leadingAxes(config, false), n, connectivityK(config) ?? n];
-  return {
-    ...shapes,
-    "sheet.norm2.weight": [...norm, d],
-    "sheet.norm2.bias": [...norm, d],
-    "sheet.mlp.fc1.weight": [...mlp, m, d],
-    "sheet.mlp.fc1.bias": [...mlp, m],
-    "sheet.mlp.fc2.weight": [...mlp, d, m],
-  };
+  return specShapes(prefixSpecs("sheet", sheetParamSpecs(config)));
 }
 
 /** Number of trainable scalars in a sheet (the `dist` buffer is not a parameter). */
 export function sheetParameterCount(config: SheetConfig): number {
-  return Object.values(sheetTensorShapes(config)).reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
+  return specSize(sheetParamSpecs(config));
 }
 
 /** A loaded checkpoint. */
@@ -170,18 +143,9 @@ export function checkpointConfig(file: SafetensorsFile, source: string): { confi
 
 /** Build jax arrays for named tensors after checking each one's dtype and shape. */
 export function tensorsToTree(file: SafetensorsFile, shapes: Record<string, number[]>, source: string, strip = ""): ParamTree {
-  const root: ParamTree = {};
-  for (const [name, shape] of Object.entries(shapes)) {
-    const t = expectTensor(file, name, "F32", shape, source);
-    const keys = name.slice(strip.length).split(".");
-    let node = root;
-    for (const key of keys.slice(0, -1)) {
-      node[key] ??= {};
-      node = node[key] as ParamTree;
-    }
-    node[keys[keys.length - 1]] = np.array(t.data as Float32Array).reshape(shape);
-  }
-  return root;
+  return treeFromLeaves(
+    Object.entries(shapes).map(([name, shape]) => [name.slice(strip.length), np.array(expectTensor(file, name, "F32", shape, source).data as Float32Array).reshape(shape)] as const),
+  );
 }
 
 /** Load and validate a sheet checkpoint; a missing, misshaped or mistyped tensor is refused by name. */

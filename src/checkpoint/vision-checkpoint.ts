@@ -10,41 +10,22 @@ import type { Geometry } from "../geometry/index.ts";
 import { formatSchemaError } from "../io/schema-errors.ts";
 import type { ConnectivitySpec, SheetConfig } from "../model/config.ts";
 import type { SheetConnectivity } from "../model/sheet-connectivity.ts";
-import { type VisionConfig, type VisionLayout, type VisionParams, visionLayout } from "../model/vision.ts";
+import { specShapes, specSize } from "../model/param-spec.ts";
+import { type VisionConfig, type VisionLayout, type VisionParams, visionLayout, visionParamSpecs } from "../model/vision.ts";
 import type { AdamWState } from "../optim/adamw.ts";
 import { visionConfigSchema } from "../model/vision-config.ts";
-import { checkpointConfig, checkpointConnectivity, firstNonFinite, saveSheetCheckpoint, sheetCheckpointFromFile, sheetTensorShapes, tensorsToTree } from "./checkpoint.ts";
+import { checkpointConfig, checkpointConnectivity, firstNonFinite, saveSheetCheckpoint, sheetCheckpointFromFile, tensorsToTree } from "./checkpoint.ts";
 import { namedLeaves, type ParamTree, treeToTensors } from "../engine/param-tree.ts";
 import { readSafetensors, type SafetensorsFile, writeSafetensors } from "../io/safetensors.ts";
 
-/** Shapes of the non-sheet tensors of a vision model. */
+/** Shapes of the non-sheet tensors of a vision model, from its parameter specs (src/model/vision.ts). */
 export function visionTensorShapes(sheet: SheetConfig, vision: VisionConfig, layout: VisionLayout): Record<string, number[]> {
-  const d = sheet.dim;
-  const outCols = layout.outputArea.end - layout.outputArea.start;
-  const shapes: Record<string, number[]> = {
-    "patch_embed.weight": [d, layout.patchDim],
-    "patch_embed.bias": [d],
-    mask_token: [d],
-  };
-  if (vision.learned_init_state) shapes.init_state = [sheet.num_columns, d];
-  if (sheet.learn_positions) shapes.positions = [sheet.num_columns, layout.positionDim];
-  if (vision.task === "mim") {
-    shapes["decoder.weight"] = [outCols, layout.patchDim, d];
-    shapes["decoder.bias"] = [outCols, layout.patchDim];
-    if (vision.final_norm) Object.assign(shapes, { "decoder.norm.weight": [d], "decoder.norm.bias": [d] });
-  } else {
-    if (vision.pool === "spatial") shapes["head.pool"] = [vision.num_classes, outCols];
-    shapes["head.weight"] = [vision.num_classes, d];
-    shapes["head.bias"] = [vision.num_classes];
-    if (vision.final_norm) Object.assign(shapes, { "head.norm.weight": [d], "head.norm.bias": [d] });
-  }
-  return shapes;
+  return specShapes(visionParamSpecs(sheet, vision, layout).filter((s) => !s.path.startsWith("sheet.")));
 }
 
 /** Trainable scalars of the whole vision model (sheet, front end and readout), from the config alone. */
 export function visionParameterCount(sheet: SheetConfig, vision: VisionConfig, layout: VisionLayout): number {
-  const shapes = { ...sheetTensorShapes(sheet), ...visionTensorShapes(sheet, vision, layout) };
-  return Object.values(shapes).reduce((total, shape) => total + shape.reduce((a, b) => a * b, 1), 0);
+  return specSize(visionParamSpecs(sheet, vision, layout));
 }
 
 /** A loaded vision checkpoint. */

@@ -10,8 +10,8 @@
  * (initialised local in space), shared by the heads.
  */
 import { nn, numpy as np } from "../engine/jax.ts";
-import { splitKey } from "../engine/prng.ts";
-import { columnLinear, initColumnLinear } from "./column-linear.ts";
+import { columnLinear, columnLinearSpec } from "./column-linear.ts";
+import { type ParamSpec, prefixSpecs } from "./param-spec.ts";
 import { sparseAttention } from "./sparse-attention.ts";
 import type { ColumnAttentionParams } from "./params.ts";
 
@@ -31,23 +31,17 @@ export interface AttentionShape {
 }
 
 /**
- * Initialise q, k [...lead, heads*qk, D] (q with bias) and, with value_proj,
- * v and o [...lead, D, D] with biases. The attention bias is the sheet's
- * business (it is N x N whatever the tying). Consumes `key`.
+ * The leaves of the projections: q, k [...lead, heads*qk, D] (q with bias) and, with value_proj,
+ * v and o [...lead, D, D] with biases (see columnLinearSpec). The attention bias is the sheet's
+ * business (it is N x N whatever the tying).
  */
-export function initColumnAttention(key: np.Array, lead: number[], shape: AttentionShape): Omit<ColumnAttentionParams, "attn_bias"> {
+export function columnAttentionSpec(lead: number[], shape: AttentionShape, columnAxis: number | null): ParamSpec[] {
   const { dim, qkDim, heads, valueProj } = shape;
-  const [kq, kk, kv, ko] = splitKey(key, valueProj ? 4 : 2);
-  const q = initColumnLinear(kq, lead, dim, heads * qkDim, true);
-  const k = initColumnLinear(kk, lead, dim, heads * qkDim, false);
-  const params: Omit<ColumnAttentionParams, "attn_bias"> = { q: { weight: q.weight, bias: q.bias! }, k: { weight: k.weight } };
-  if (valueProj) {
-    const v = initColumnLinear(kv, lead, dim, dim, true);
-    const o = initColumnLinear(ko, lead, dim, dim, true);
-    params.v = { weight: v.weight, bias: v.bias! };
-    params.o = { weight: o.weight, bias: o.bias! };
-  }
-  return params;
+  return [
+    ...prefixSpecs("q", columnLinearSpec(lead, dim, heads * qkDim, true, columnAxis)),
+    ...prefixSpecs("k", columnLinearSpec(lead, dim, heads * qkDim, false, columnAxis)),
+    ...(valueProj ? [...prefixSpecs("v", columnLinearSpec(lead, dim, dim, true, columnAxis)), ...prefixSpecs("o", columnLinearSpec(lead, dim, dim, true, columnAxis))] : []),
+  ];
 }
 
 /**

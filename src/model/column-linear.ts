@@ -4,19 +4,21 @@
  * Tied, all columns share one (a transformer's linear layer):
  *   y[b, n, :] = W x[b, n, :] + b                W: [out, in],    b: [out]
  */
-import { numpy as np, random } from "../engine/jax.ts";
+import { numpy as np } from "../engine/jax.ts";
+import type { ParamSpec } from "./param-spec.ts";
 import type { ColumnLinearParams } from "./params.ts";
 
 /**
- * Initialise a column linear map, weight U(-in^-1/2, in^-1/2) of shape
- * [...lead, out, in], bias zeros [...lead, out] when `bias` is true. `lead` is
- * [N] for one map per column, [] for a shared map, [depth, N] / [depth] for a
- * stack of blocks. Consumes `key`.
+ * The leaves of a column linear map: weight [...lead, out, in] ~ U(-in^-1/2, in^-1/2) (PRNG
+ * stream "weight"), bias zeros [...lead, out] when `bias`. `lead` is [N] for one map per column,
+ * [] for a shared map, [depth, N] / [depth] for a stack of blocks; `columnAxis` is where N is
+ * (null when shared).
  */
-export function initColumnLinear(key: np.Array, lead: number[], inDim: number, outDim: number, bias: boolean): ColumnLinearParams {
-  const bound = inDim ** -0.5;
-  const weight = random.uniform(key, [...lead, outDim, inDim], { minval: -bound, maxval: bound });
-  return bias ? { weight, bias: np.zeros([...lead, outDim]) } : { weight };
+export function columnLinearSpec(lead: number[], inDim: number, outDim: number, bias: boolean, columnAxis: number | null): ParamSpec[] {
+  return [
+    { path: "weight", shape: [...lead, outDim, inDim], init: { kind: "uniform", bound: inDim ** -0.5, stream: "weight" }, columnAxis },
+    ...(bias ? [{ path: "bias", shape: [...lead, outDim], init: { kind: "zeros" }, columnAxis } satisfies ParamSpec] : []),
+  ];
 }
 
 /**

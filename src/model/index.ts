@@ -15,11 +15,12 @@ export type {
   ColumnMlpParams,
   SheetParams,
 } from "./params.ts";
-export { columnLinear, initColumnLinear } from "./column-linear.ts";
-export { columnLayerNorm, initColumnLayerNorm } from "./layer-norm.ts";
-export { columnAttention, initColumnAttention, localAttentionBias, type AttentionShape } from "./attention.ts";
-export { columnMlp, initColumnMlp } from "./mlp.ts";
-export { blockAt, initSheet, initSheetFromKey, leadingAxes, sheetApply, sheetStep } from "./sheet.ts";
+export { columnLinear, columnLinearSpec } from "./column-linear.ts";
+export { columnLayerNorm, columnLayerNormSpec } from "./layer-norm.ts";
+export { columnAttention, columnAttentionSpec, localAttentionBias, type AttentionShape } from "./attention.ts";
+export { columnMlp, columnMlpSpec } from "./mlp.ts";
+export { initParams, leafAt, prefixSpecs, specShapes, specSize, treeFromLeaves, type ParamInit, type ParamSpec } from "./param-spec.ts";
+export { blockAt, initSheet, leadingAxes, sheetApply, sheetParamSpecs, sheetStep, sheetStreams } from "./sheet.ts";
 export { flopsPerImage, sheetStepFlops } from "./cost.ts";
 // Sparse sheets: K source columns per column
 export {
@@ -36,6 +37,8 @@ export {
   classify,
   decodePatches,
   initVision,
+  visionParamSpecs,
+  visionStreams,
   visionEncode,
   visionLayout,
   type VisionConfig,

@@ -4,11 +4,15 @@
  * shared by all columns ([D], tied).
  */
 import { numpy as np } from "../engine/jax.ts";
+import type { ParamSpec } from "./param-spec.ts";
 import type { ColumnLayerNormParams } from "./params.ts";
 
-/** Weight ones, bias zeros, both [...lead, D] (lead: [N] untied, [] tied, with [depth] in front for a stack). */
-export function initColumnLayerNorm(lead: number[], dim: number): ColumnLayerNormParams {
-  return { weight: np.ones([...lead, dim]), bias: np.zeros([...lead, dim]) };
+/** The leaves: weight ones, bias zeros, both [...lead, D] (lead: [N] untied, [] tied, with [depth] in front for a stack; N at `columnAxis`). */
+export function columnLayerNormSpec(lead: number[], dim: number, columnAxis: number | null): ParamSpec[] {
+  return [
+    { path: "weight", shape: [...lead, dim], init: { kind: "ones" }, columnAxis },
+    { path: "bias", shape: [...lead, dim], init: { kind: "zeros" }, columnAxis },
+  ];
 }
 
 /** Consumes `p` and `x`. x: [batch, N, D] -> [batch, N, D]. */

@@ -3,16 +3,13 @@
  *   fc1 (D -> mlp_dim, bias) -> GELU (exact, erf) -> fc2 (mlp_dim -> D, no bias)
  */
 import { nn, type numpy as np } from "../engine/jax.ts";
-import { splitKey } from "../engine/prng.ts";
-import { columnLinear, initColumnLinear } from "./column-linear.ts";
+import { columnLinear, columnLinearSpec } from "./column-linear.ts";
+import { type ParamSpec, prefixSpecs } from "./param-spec.ts";
 import type { ColumnMlpParams } from "./params.ts";
 
-/** `lead`: [N] untied, [] tied (see initColumnLinear). Consumes `key`. */
-export function initColumnMlp(key: np.Array, lead: number[], dim: number, mlpDim: number): ColumnMlpParams {
-  const [k1, k2] = splitKey(key, 2);
-  const fc1 = initColumnLinear(k1, lead, dim, mlpDim, true);
-  const fc2 = initColumnLinear(k2, lead, mlpDim, dim, false);
-  return { fc1: { weight: fc1.weight, bias: fc1.bias! }, fc2: { weight: fc2.weight } };
+/** The leaves: fc1 [...lead, mlp_dim, D] with bias, fc2 [...lead, D, mlp_dim] without (see columnLinearSpec; streams "fc1.weight", "fc2.weight"). */
+export function columnMlpSpec(lead: number[], dim: number, mlpDim: number, columnAxis: number | null): ParamSpec[] {
+  return [...prefixSpecs("fc1", columnLinearSpec(lead, dim, mlpDim, true, columnAxis)), ...prefixSpecs("fc2", columnLinearSpec(lead, mlpDim, dim, false, columnAxis))];
 }
 
 /** Consumes `p` and `x`. x: [batch, N, D] -> [batch, N, D]. */

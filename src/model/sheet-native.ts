@@ -7,6 +7,7 @@ import { numpy as np } from "../engine/jax.ts";
 import { type NativeSheetConfig, sheetLeaves } from "../engine/native-sheet.ts";
 import type { SheetEngine } from "../engine/sheet-engine.ts";
 import { connectivityK, type SheetConfig } from "./config.ts";
+import { leafAt } from "./param-spec.ts";
 import type { SheetParams } from "./params.ts";
 import type { SheetConnectivity } from "./sheet-connectivity.ts";
 import type { VisionConfig } from "./vision.ts";
@@ -37,10 +38,9 @@ export function nativeSheetConfig(sheet: SheetConfig, vision: Pick<VisionConfig,
 
 /** A sheet leaf by its path in SheetParams (e.g. "attn.q.weight"). */
 export function sheetLeaf(p: SheetParams, name: string): np.Array {
-  let node: unknown = p;
-  for (const key of name.split(".")) node = (node as Record<string, unknown>)[key];
-  if (!(node instanceof np.Array)) throw new Error(`sheet parameter ${name} is missing`);
-  return node;
+  const leaf = leafAt(p, name);
+  if (!(leaf instanceof np.Array)) throw new Error(`sheet parameter ${name} is missing`);
+  return leaf;
 }
 
 /** The sheet's leaves on the host, in addon order. Borrows `p`. */

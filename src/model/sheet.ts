@@ -15,10 +15,11 @@ import { numpy as np, random, tree } from "../engine/jax.ts";
 import { splitKey } from "../engine/prng.ts";
 import type { Geometry } from "../geometry/index.ts";
 import { distanceMatrix } from "../geometry/metric.ts";
-import { columnAttention, initColumnAttention, localAttentionBias } from "./attention.ts";
+import { columnAttention, columnAttentionSpec, localAttentionBias } from "./attention.ts";
 import { connectivityK, type SheetConfig } from "./config.ts";
-import { columnLayerNorm, initColumnLayerNorm } from "./layer-norm.ts";
-import { columnMlp, initColumnMlp } from "./mlp.ts";
+import { columnLayerNorm, columnLayerNormSpec } from "./layer-norm.ts";
+import { columnMlp, columnMlpSpec } from "./mlp.ts";
+import { initParams, type ParamSpec, prefixSpecs } from "./param-spec.ts";
 import type { SheetParams } from "./params.ts";
 import { resolveConnectivity, type SheetConnectivity } from "./sheet-connectivity.ts";
 
@@ -27,45 +28,74 @@ export function leadingAxes(config: SheetConfig, untied: boolean): number[] {
   return [...(config.recurrent ? [] : [config.depth]), ...(untied ? [config.num_columns] : [])];
 }
 
+/** Where the N columns are in a module's leaves: after [depth] for a stack; null when the module is tied. */
+function columnAxis(config: SheetConfig, untied: boolean): number | null {
+  return untied ? (config.recurrent ? 0 : 1) : null;
+}
+
+/**
+ * The sheet's leaves (see params.ts for the layouts), in state-dict order. The attention bias
+ * is [..., N, N] over all pairs, or [..., N, K] over a sparse sheet's connections; its local
+ * prior is computed from `geometry` (and `connectivity`, resolved from the config when not
+ * given) when the leaves are initialised, so shapes and counts need no geometry.
+ */
+export function sheetParamSpecs(config: SheetConfig, geometry?: Geometry, connectivity?: SheetConnectivity | null): ParamSpec[] {
+  const { num_columns: n, dim, qk_dim, heads, mlp_dim } = config;
+  const norm = (name: string) => prefixSpecs(name, columnLayerNormSpec(leadingAxes(config, config.untie_norm), dim, columnAxis(config, config.untie_norm)));
+  const attention = { dim, qkDim: qk_dim, heads, valueProj: config.value_proj };
+  const specs = [...norm("norm1"), ...prefixSpecs("attn", columnAttentionSpec(leadingAxes(config, config.untie_attn), attention, columnAxis(config, config.untie_attn)))];
+  if (config.attn_bias) {
+    // dense: over all N x N pairs; sparse: over the N x K connections; one prior per block
+    const width = connectivityK(config) ?? n;
+    const localPrior = (): Float32Array => {
+      if (!geometry) throw new Error("sheetParamSpecs: the local attention-bias prior needs the geometry");
+      const sparse = connectivityK(config) === null ? null : (connectivity ?? resolveConnectivity(config, geometry));
+      const prior = localAttentionBias(sparse ? sparse.distances : distanceMatrix(geometry), config.attn_bias_sigma);
+      const blocks = config.recurrent ? 1 : config.depth;
+      const tiled = new Float32Array(blocks * n * width);
+      for (let b = 0; b < blocks; b++) tiled.set(prior, b * n * width);
+      return tiled;
+    };
+    specs.push({
+      path: "attn.attn_bias",
+      shape: [...leadingAxes(config, false), n, width],
+      init: config.attn_bias_init === "local" ? { kind: "values", values: localPrior } : { kind: "zeros" },
+      columnAxis: columnAxis(config, true),
+    });
+  }
+  specs.push(...norm("norm2"), ...prefixSpecs("mlp", columnMlpSpec(leadingAxes(config, config.untie_mlp), dim, mlp_dim, columnAxis(config, config.untie_mlp))));
+  return specs;
+}
+
+/** One PRNG key per random leaf of the sheet, split from `key` (consumed): attention [q, k(, v, o)], then MLP [fc1, fc2]. */
+export function sheetStreams(config: SheetConfig, key: np.Array): Record<string, np.Array> {
+  const [kAttn, kMlp] = splitKey(key, 2);
+  const [kq, kk, kv, ko] = splitKey(kAttn, config.value_proj ? 4 : 2);
+  const [k1, k2] = splitKey(kMlp, 2);
+  return {
+    "attn.q.weight": kq,
+    "attn.k.weight": kk,
+    ...(config.value_proj ? { "attn.v.weight": kv, "attn.o.weight": ko } : {}),
+    "mlp.fc1.weight": k1,
+    "mlp.fc2.weight": k2,
+  };
+}
+
+/** Refuse a geometry whose column count is not the sheet's. */
+export function checkSheetGeometry(config: SheetConfig, geometry: Geometry): void {
+  if (geometry.numColumns !== config.num_columns) {
+    throw new Error(`initSheet: config has ${config.num_columns} columns but the geometry has ${geometry.numColumns}`);
+  }
+}
+
 /**
  * Randomly initialise the sheet's parameters; the same seed gives identical parameters.
  * A sparse sheet's attention bias is [N, K] over its connections (`connectivity`, resolved from
  * the config and geometry when not given).
  */
 export function initSheet(config: SheetConfig, geometry: Geometry, seed: number, connectivity?: SheetConnectivity | null): SheetParams {
-  return initSheetFromKey(config, geometry, random.key(seed), connectivity);
-}
-
-/** Like initSheet, from a PRNG key (consumed). */
-export function initSheetFromKey(config: SheetConfig, geometry: Geometry, key: np.Array, connectivity?: SheetConnectivity | null): SheetParams {
-  const { num_columns: n, dim, qk_dim, heads, mlp_dim } = config;
-  if (geometry.numColumns !== n) {
-    throw new Error(`initSheet: config has ${n} columns but the geometry has ${geometry.numColumns}`);
-  }
-  const [kAttn, kMlp] = splitKey(key, 2);
-  const attn: SheetParams["attn"] = initColumnAttention(kAttn, leadingAxes(config, config.untie_attn), {
-    dim,
-    qkDim: qk_dim,
-    heads,
-    valueProj: config.value_proj,
-  });
-  if (config.attn_bias) {
-    // dense: over all N x N pairs; sparse: over the N x K connections
-    const sparse = connectivityK(config) === null ? null : (connectivity ?? resolveConnectivity(config, geometry));
-    const distances = sparse ? sparse.distances : distanceMatrix(geometry);
-    const width = sparse ? sparse.k : n;
-    const prior = config.attn_bias_init === "local" ? localAttentionBias(distances, config.attn_bias_sigma) : new Float32Array(n * width);
-    const blocks = config.recurrent ? 1 : config.depth;
-    const tiled = new Float32Array(blocks * n * width);
-    for (let b = 0; b < blocks; b++) tiled.set(prior, b * n * width);
-    attn.attn_bias = np.array(tiled).reshape([...leadingAxes(config, false), n, width]);
-  }
-  return {
-    norm1: initColumnLayerNorm(leadingAxes(config, config.untie_norm), dim),
-    attn,
-    norm2: initColumnLayerNorm(leadingAxes(config, config.untie_norm), dim),
-    mlp: initColumnMlp(kMlp, leadingAxes(config, config.untie_mlp), dim, mlp_dim),
-  };
+  checkSheetGeometry(config, geometry);
+  return initParams(sheetParamSpecs(config, geometry, connectivity), sheetStreams(config, random.key(seed))) as unknown as SheetParams;
 }
 
 /** The block used at `step`: the one block of a recurrent sheet, or block `step` of a stack. Borrows `params`. */

@@ -14,12 +14,13 @@
 import { nn, numpy as np, random, tree } from "../engine/jax.ts";
 import { splitKey } from "../engine/prng.ts";
 import { type Area, areaByName, type Geometry } from "../geometry/index.ts";
-import { columnLinear, initColumnLinear } from "./column-linear.ts";
+import { columnLinear, columnLinearSpec } from "./column-linear.ts";
 import type { SheetConfig } from "./config.ts";
-import { columnLayerNorm, initColumnLayerNorm } from "./layer-norm.ts";
+import { columnLayerNorm, columnLayerNormSpec } from "./layer-norm.ts";
+import { initParams, type ParamInit, type ParamSpec, prefixSpecs } from "./param-spec.ts";
 import type { ColumnLayerNormParams, SheetParams } from "./params.ts";
 import { patchify } from "./patches.ts";
-import { blockAt, checkConnectivityArg, initSheetFromKey, sheetStep } from "./sheet.ts";
+import { blockAt, checkConnectivityArg, checkSheetGeometry, sheetParamSpecs, sheetStep, sheetStreams } from "./sheet.ts";
 import type { SheetConnectivity } from "./sheet-connectivity.ts";
 import type { VisionConfig } from "./vision-config.ts";
 
@@ -86,45 +87,66 @@ export function visionLayout(vision: VisionConfig, geometry: Geometry): VisionLa
 }
 
 /**
+ * Every leaf of the vision model (see VisionParams), the sheet's under "sheet.", in tree order.
+ * `geometry` (and `connectivity`) give the values of the learned positions and the local
+ * attention-bias prior when the leaves are initialised; shapes and counts need neither.
+ */
+export function visionParamSpecs(sheet: SheetConfig, vision: VisionConfig, layout: VisionLayout, geometry?: Geometry, connectivity?: SheetConnectivity | null): ParamSpec[] {
+  const { dim: d, num_columns: n } = sheet;
+  const outCols = layout.outputArea.end - layout.outputArea.start;
+  const specs: ParamSpec[] = [
+    ...prefixSpecs("patch_embed", columnLinearSpec([], layout.patchDim, d, true, null)), // weight [D, p*p*C]
+    { path: "mask_token", shape: [d], init: { kind: "normal", std: 0.02, stream: "mask_token" }, columnAxis: null },
+    ...prefixSpecs("sheet", sheetParamSpecs(sheet, geometry, connectivity)),
+  ];
+  if (sheet.learn_positions) {
+    const positions = () => {
+      if (!geometry) throw new Error("visionParamSpecs: learned positions start at the geometry's; pass it");
+      return new Float32Array(geometry.positions);
+    };
+    specs.push({ path: "positions", shape: [n, layout.positionDim], init: { kind: "values", values: positions }, columnAxis: 0 });
+  }
+  if (vision.learned_init_state) {
+    const init: ParamInit = vision.init_state_std > 0 ? { kind: "normal", std: vision.init_state_std, stream: "init_state" } : { kind: "zeros" };
+    specs.push({ path: "init_state", shape: [n, d], init, columnAxis: 0 });
+  }
+  const finalNorm = (readout: string) => (vision.final_norm ? prefixSpecs(`${readout}.norm`, columnLayerNormSpec([], d, null)) : []);
+  if (vision.task === "mim") {
+    // one linear map per output column: weight [P_out, p*p*C, D], bias [P_out, p*p*C]
+    specs.push(...prefixSpecs("decoder", columnLinearSpec([outCols], d, layout.patchDim, true, null)), ...finalNorm("decoder"));
+  } else {
+    specs.push(...prefixSpecs("head", columnLinearSpec([], d, vision.num_classes, true, null))); // weight [classes, D]
+    if (vision.pool === "spatial") specs.push({ path: "head.pool", shape: [vision.num_classes, outCols], init: { kind: "zeros" }, columnAxis: null });
+    specs.push(...finalNorm("head"));
+  }
+  return specs;
+}
+
+/**
+ * One PRNG key per random leaf, from `seed`: split into the sheet, the patch embedding, the mask
+ * token and the readout; the learned initial state draws from a separate stream, so turning it
+ * on leaves every other parameter as it was.
+ */
+export function visionStreams(sheet: SheetConfig, vision: VisionConfig, seed: number): Record<string, np.Array> {
+  const [kSheet, kEmbed, kMask, kHead] = splitKey(random.key(seed), 4);
+  const streams: Record<string, np.Array> = {
+    "patch_embed.weight": kEmbed,
+    mask_token: kMask,
+    [vision.task === "mim" ? "decoder.weight" : "head.weight"]: kHead,
+    init_state: random.key(seed + 1_000_003),
+  };
+  for (const [stream, key] of Object.entries(sheetStreams(sheet, kSheet))) streams[`sheet.${stream}`] = key;
+  return streams;
+}
+
+/**
  * Initialise all vision-model parameters; the same seed gives identical parameters.
  * `connectivity`: a sparse sheet's (resolved from the configs when not given).
  */
 export function initVision(sheetConfig: SheetConfig, vision: VisionConfig, geometry: Geometry, seed: number, connectivity?: SheetConnectivity | null): VisionParams {
-  const layout = visionLayout(vision, geometry);
-  const { dim, num_columns: n } = sheetConfig;
-  const [kSheet, kEmbed, kMask, kHead] = splitKey(random.key(seed), 4);
-  // a separate stream, so turning the learned initial state on leaves every other parameter as it was
-  const kInit = random.key(seed + 1_000_003);
-  const bound = layout.patchDim ** -0.5;
-  const params: VisionParams = {
-    patch_embed: {
-      weight: random.uniform(kEmbed, [dim, layout.patchDim], { minval: -bound, maxval: bound }),
-      bias: np.zeros([dim]),
-    },
-    mask_token: random.normal(kMask, [dim]).mul(0.02),
-    sheet: initSheetFromKey(sheetConfig, geometry, kSheet, connectivity),
-  };
-  if (sheetConfig.learn_positions) {
-    params.positions = np.array(new Float32Array(geometry.positions)).reshape([n, geometry.positionDim]);
-  }
-  if (vision.learned_init_state) {
-    params.init_state = vision.init_state_std > 0 ? random.normal(kInit, [n, dim]).mul(vision.init_state_std) : np.zeros([n, dim]);
-  }
-  const outCols = layout.outputArea.end - layout.outputArea.start;
-  if (vision.task === "mim") {
-    const dec = initColumnLinear(kHead, [outCols], dim, layout.patchDim, true);
-    params.decoder = { weight: dec.weight, bias: dec.bias! };
-    if (vision.final_norm) params.decoder.norm = initColumnLayerNorm([], dim);
-  } else {
-    const hb = dim ** -0.5;
-    params.head = {
-      weight: random.uniform(kHead, [vision.num_classes, dim], { minval: -hb, maxval: hb }),
-      bias: np.zeros([vision.num_classes]),
-    };
-    if (vision.pool === "spatial") params.head.pool = np.zeros([vision.num_classes, outCols]);
-    if (vision.final_norm) params.head.norm = initColumnLayerNorm([], dim);
-  }
-  return params;
+  checkSheetGeometry(sheetConfig, geometry);
+  const specs = visionParamSpecs(sheetConfig, vision, visionLayout(vision, geometry), geometry, connectivity);
+  return initParams(specs, visionStreams(sheetConfig, vision, seed)) as unknown as VisionParams;
 }
 
 /** Place area states [B, A, D] into a sheet of N columns at [start, end), zeros elsewhere. Consumes `states`. */

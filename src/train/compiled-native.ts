@@ -25,6 +25,7 @@ import { sheetLeaves } from "../engine/native-sheet.ts";
 import type { ResidentState, SheetEngine, SheetKernel } from "../engine/sheet-engine.ts";
 import { positionDistances, repulsion } from "../geometry/learned.ts";
 import { distanceMatrix } from "../geometry/metric.ts";
+import { treeFromLeaves } from "../model/param-spec.ts";
 import type { SheetParams } from "../model/params.ts";
 import { hostSheetLeaves, nativeSheetConfig, sheetLeaf } from "../model/sheet-native.ts";
 import { patchify } from "../model/patches.ts";
@@ -379,19 +380,8 @@ export function compileNative(model: Model, engine: SheetEngine, backend: "nativ
     let micro = 0;
     // jax-js views of the whole state, built when asked for and kept until the next update
     let view: { params: VisionParams; opt: AdamWState<VisionParams> } | null = null;
-    const sheetTreeOf = (host: Float32Array[]): SheetParams => {
-      const root: Record<string, unknown> = {};
-      names.forEach((name, i) => {
-        const keys = name.split(".");
-        let node = root;
-        for (const key of keys.slice(0, -1)) {
-          node[key] ??= {};
-          node = node[key] as Record<string, unknown>;
-        }
-        node[keys[keys.length - 1]] = np.array(host[i].slice()).reshape(shapes[i]);
-      });
-      return root as unknown as SheetParams;
-    };
+    const sheetTreeOf = (host: Float32Array[]): SheetParams =>
+      treeFromLeaves(names.map((name, i) => [name, np.array(host[i].slice()).reshape(shapes[i])] as const)) as unknown as SheetParams;
     const current = async () => {
       if (resident && hostStale) {
         await resident.read({ params: hostP, m: hostM, v: hostV });

@@ -34,8 +34,8 @@ import { initEngine } from "../engine/engine.ts";
 import { numpy as np, tree } from "../engine/jax.ts";
 import { areaByName, type Geometry, type GeometrySpec } from "../geometry/index.ts";
 import { connectivityK, resolveSheetConfig, type SheetConfig } from "../model/config.ts";
-import type { SheetParams } from "../model/params.ts";
-import type { VisionConfig, VisionParams } from "../model/vision.ts";
+import { leafAt, treeFromLeaves } from "../model/param-spec.ts";
+import { type VisionConfig, type VisionLayout, type VisionParams, visionParamSpecs } from "../model/vision.ts";
 import { applyOverrides, parseOverride } from "../io/overrides.ts";
 import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
 import { describeEval, evaluate, type EvalResult } from "../train/evaluate.ts";
@@ -204,47 +204,24 @@ async function gatherArray(a: np.Array, axis: number, plan: GrowPlan, what: stri
 }
 
 /**
- * The grown parameters of a dense vision model (new arrays; borrows `params`): untied sheet leaves
- * gathered along their column axis, the attention bias by {@link growAttentionBias}, the learned
- * initial state and positions gathered, everything else a new reference to the old array.
+ * The grown parameters of a dense vision model (new arrays; borrows `params`), leaf by leaf from
+ * its parameter specs: a leaf with a column axis (untied sheet leaves, the learned initial state,
+ * positions) gathered along it, the attention bias by {@link growAttentionBias}, everything else
+ * a new reference to the old array.
  */
-export async function growParams(params: VisionParams, sheet: SheetConfig, plan: GrowPlan): Promise<VisionParams> {
+export async function growParams(params: VisionParams, sheet: SheetConfig, vision: VisionConfig, layout: VisionLayout, plan: GrowPlan): Promise<VisionParams> {
   checkGrowable(sheet);
   if (sheet.num_columns !== plan.oldColumns) throw new Error(`grow: the sheet has ${sheet.num_columns} columns but the plan is for ${plan.oldColumns}`);
-  const axis = sheet.recurrent ? 0 : 1;
-  const untied = { norm1: sheet.untie_norm, norm2: sheet.untie_norm, attn: sheet.untie_attn, mlp: sheet.untie_mlp };
-  const grownSheet: Record<string, Record<string, unknown>> = {};
-  for (const [module, value] of Object.entries(params.sheet) as [keyof SheetParams, Record<string, unknown>][]) {
-    const out: Record<string, unknown> = {};
-    for (const [key, leafOrGroup] of Object.entries(value)) {
-      if (leafOrGroup === undefined) continue;
-      const name = `sheet.${module}.${key}`;
-      if (module === "attn" && key === "attn_bias") {
-        const b = leafOrGroup as np.Array;
-        const lead = b.shape.slice(0, -2);
-        const grown = growAttentionBias(await hostData(b), plan.parent, plan.copies);
-        out[key] = np.array(grown).reshape([...lead, plan.newColumns, plan.newColumns]);
-      } else if (leafOrGroup instanceof np.Array) {
-        out[key] = untied[module] ? await gatherArray(leafOrGroup, axis, plan, name) : leafOrGroup.ref;
-      } else {
-        const group: Record<string, np.Array> = {};
-        for (const [k, leaf] of Object.entries(leafOrGroup as Record<string, np.Array>)) {
-          if (leaf === undefined) continue;
-          group[k] = untied[module] ? await gatherArray(leaf, axis, plan, `${name}.${k}`) : leaf.ref;
-        }
-        out[key] = group;
-      }
-    }
-    grownSheet[module] = out;
+  const grown: [string, np.Array][] = [];
+  for (const spec of visionParamSpecs(sheet, vision, layout)) {
+    const leaf = leafAt(params, spec.path);
+    if (!(leaf instanceof np.Array)) throw new Error(`grow: the parameters have no ${spec.path}`);
+    if (spec.path === "sheet.attn.attn_bias") {
+      const bias = growAttentionBias(await hostData(leaf), plan.parent, plan.copies);
+      grown.push([spec.path, np.array(bias).reshape([...leaf.shape.slice(0, -2), plan.newColumns, plan.newColumns])]);
+    } else grown.push([spec.path, spec.columnAxis === null ? leaf.ref : await gatherArray(leaf, spec.columnAxis, plan, spec.path)]);
   }
-  const grown: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(params)) {
-    if (value === undefined) continue;
-    if (key === "sheet") grown.sheet = grownSheet;
-    else if (key === "init_state" || key === "positions") grown[key] = await gatherArray(value as np.Array, 0, plan, key);
-    else grown[key] = tree.ref(value as tree.JsTree<np.Array>);
-  }
-  return grown as unknown as VisionParams;
+  return treeFromLeaves(grown) as unknown as VisionParams;
 }
 
 // ---------------------------------------------------------------------------
@@ -307,7 +284,7 @@ export async function writeGrownRun(
       throw new Error(`${init} holds a model grown differently (${stored ?? "no grow metadata"}; now ${provenance}); choose another --out or delete that run`);
     }
   } else {
-    const grown = await growParams(checkpoint.params, sheet, plan);
+    const grown = await growParams(checkpoint.params, sheet, session.vision, session.layout, plan);
     try {
       const meta = { step: "0", train_config: JSON.stringify(config), grow: provenance };
       await saveVisionCheckpoint(init, newSheet, session.vision, geometry, grown, meta);
