@@ -15,7 +15,8 @@ import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { after, before, test } from "node:test";
+import { after, before, type TestContext, test } from "node:test";
+import type { Browser } from "playwright-core";
 import { readSafetensors, writeSafetensors } from "../src/io/safetensors.ts";
 import { loadVisionCheckpoint, saveVisionCheckpoint } from "../src/checkpoint/vision-checkpoint.ts";
 import { initEngine } from "../src/engine/engine.ts";
@@ -190,18 +191,22 @@ test("columnformer view: a missing run is one line in the terminal; --export wri
   assert.equal(samples.images.length, 3);
 });
 
-test("in Chromium: click a column, move the step slider, draw; the page's numbers equal columnformer forward's", { timeout: 120_000 }, async (t) => {
+/** A launcher of headless Debian Chromium (offline, no sandbox), or null with the test skipped when it is not installed. */
+async function chromiumLauncher(t: TestContext): Promise<((flags: string[]) => Promise<Browser>) | null> {
   if (!existsSync(CHROMIUM)) {
     t.skip(`${CHROMIUM} is missing (apt-get install chromium; .ci/run does): the browser test is skipped`);
-    return;
+    return null;
   }
   const { chromium } = await import("playwright-core");
+  const base = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
+  return (flags) => chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...base, ...flags] });
+}
+
+test("in Chromium: click a column, move the step slider, draw; the page's numbers equal columnformer forward's", { timeout: 120_000 }, async (t) => {
+  const launch = await chromiumLauncher(t);
+  if (!launch) return;
   const server = await startView(runDir);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  const browser = await launch(["--disable-gpu", "--disable-sync"]);
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     const errors: string[] = [];
@@ -353,14 +358,11 @@ test("in Chromium: click a column, move the step slider, draw; the page's number
  * former a page that does not train on webgpu fails.
  */
 test("in Chromium: the Train panel trains a tiny sheet in the page (wasm without an adapter, webgpu with one)", { timeout: 400_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} is missing (apt-get install chromium; .ci/run does): the browser test is skipped`);
-    return;
-  }
-  const { chromium } = await import("playwright-core");
+  const launch = await chromiumLauncher(t);
+  if (!launch) return;
   const server = await startView(runDir);
   const trainIn = async (flags: string[], steps: number) => {
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run", ...flags] });
+    const browser = await launch(flags);
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       const errors: string[] = [];
