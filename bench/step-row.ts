@@ -203,10 +203,11 @@ async function presetStep(workload: "tiny" | "small", backend: Backend, repeats:
   let step = 0;
   try {
     const timing = await timeCall(async () => {
-      const metrics = await state.accumulate(toDevice(session, host, maskSeed(config.seed, 1, step, 0)), step);
-      losses.push(metrics.loss);
+      await state.accumulate(toDevice(session, host, maskSeed(config.seed, 1, step, 0)), step);
       await state.update(config.optim.lr);
-      if (!(await state.finite())) throw new Error(`step ${step + 1} diverged`);
+      const { metrics, finite } = await state.read(); // as the loop with log_every 1
+      losses.push(metrics.loss);
+      if (!finite) throw new Error(`step ${step + 1} diverged`);
       step++;
     }, repeats);
     return { timing, first_loss: losses[0], last_loss: losses[losses.length - 1] };

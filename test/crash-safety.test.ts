@@ -372,6 +372,15 @@ describe("5: non-finite values are never saved or best", () => {
     assert.ok(!existsSync(ckptFile(root2, "best")));
   });
 
+  for (const backend of ["native", "jax"] as const) {
+    test(`with a log interval (${backend}), divergence is caught at the interval's read, naming its steps, before any checkpoint`, async () => {
+      const root = await tmpDir("cf-crash-nan3-");
+      const cfg = config({ steps: 6, log_every: 3, checkpoint_every: 3, eval_every: 100, optim: { lr: 1e39 } });
+      await assert.rejects(train(cfg, root, { verbose: false, backend }), /^Error: training diverged in steps 1-3: the parameters after step 3 are not finite; no checkpoint was written/);
+      assert.deepEqual(readdirSync(nodePath.join(root, "checkpoints")), []);
+    });
+  }
+
   test("`eval` of a checkpoint with NaN parameters fails with one line and a non-zero exit", async () => {
     const root = await tmpDir("cf-crash-naneval-");
     await train(config({ steps: 1, checkpoint_every: 1, eval_every: 1 }), root, { verbose: false });

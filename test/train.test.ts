@@ -18,7 +18,8 @@ import { withLearnedPositions } from "../src/geometry/learned.ts";
 import { loadTrainedModel } from "../src/train/trained-model.ts";
 import { resume, train } from "../src/train/trainer.ts";
 import { scaleTree } from "../src/train/train-state.ts";
-import { meanMetrics, type StepMetrics } from "../src/train/compiled.ts";
+import type { StepMetrics } from "../src/train/compiled.ts";
+import { ReadingSums } from "../src/train/train-state.ts";
 import { assertClose } from "./assertions.ts";
 import { easyImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
 import { distanceMatrix } from "../src/geometry/metric.ts";
@@ -188,6 +189,31 @@ describe("training", () => {
     );
   });
 
+  for (const backend of ["jax", "native"] as const) {
+    test(`log_every (${backend}): one record per interval, the mean of its steps' records; the weights are log_every 1's`, async () => {
+      // records at 3 and 6 (log_every), 5 (eval_every), 4 (checkpoint_every) and 7 (the end)
+      const cfg = (log_every: number) => config("classify", { steps: 7, log_every, eval_every: 5, checkpoint_every: 4 });
+      const rootEvery = await tmpDir("cf-run-log1-");
+      const rootInterval = await tmpDir("cf-run-log3-");
+      await train(cfg(1), rootEvery, { verbose: false, backend });
+      await train(cfg(3), rootInterval, { verbose: false, backend });
+      const every = readLogFile(rootEvery);
+      const interval = readLogFile(rootInterval);
+      assert.deepEqual(interval.map((r) => r.step), [3, 4, 5, 6, 7]);
+      const spans = [[1, 3], [4, 4], [5, 5], [6, 6], [7, 7]];
+      for (const [i, [from, to]] of spans.entries()) {
+        const steps = every.slice(from - 1, to);
+        const mean = (key: string) => steps.reduce((a, r) => a + (r[key] as number), 0) / steps.length;
+        for (const key of ["loss", "task_loss", "wiring_cost", "grad_norm", "activation_l1"]) assertClose([interval[i][key] as number], [mean(key)], 1e-5, `${key} at step ${to}`);
+        // accuracy over the interval's images (equal batches: the mean of the steps')
+        assertClose([interval[i].train_accuracy as number], [mean("train_accuracy")], 1e-6, `train_accuracy at step ${to}`);
+        assert.equal(interval[i].lr, every[to - 1].lr);
+      }
+      assert.equal(interval[2].eval_accuracy, every[4].eval_accuracy);
+      await assertSameTensors(nodePath.join(rootEvery, "checkpoints/last.opt.safetensors"), nodePath.join(rootInterval, "checkpoints/last.opt.safetensors"));
+    });
+  }
+
   test("gradient accumulation: 2 x 8 gives the first-step loss and gradient norm of one batch of 16", async () => {
     // classification: no random masks, so the two micro-batches are exactly the halves of the batch of 16
     const common = { steps: 1, eval_every: 1, checkpoint_every: 1 };
@@ -204,7 +230,7 @@ describe("training", () => {
   });
 });
 
-test("an optimiser step's metrics: the micro-batches' means, correct predictions summed", () => {
+test("a train state's reading: the micro-batches' mean metrics, correct predictions summed, the steps' mean norm", () => {
   const metrics = (v: number): StepMetrics => ({
     loss: v,
     task: 2 * v,
@@ -217,9 +243,18 @@ test("an optimiser step's metrics: the micro-batches' means, correct predictions
     topo_blur: 0,
     correct: v,
   });
-  const m = meanMetrics([metrics(1), metrics(2), metrics(6)]);
-  assert.deepEqual(m, { loss: 3, task: 6, wiring: 9, consistency: 0, repulsion: 0, activation_l1: 4, activation_hoyer: 0.5, spatial_correlation: 0, topo_blur: 0, correct: 9 });
-  assert.deepEqual(meanMetrics([metrics(5)]), metrics(5));
+  const sums = new ReadingSums();
+  for (const v of [1, 2, 6]) sums.addMicro(metrics(v));
+  sums.addStep(1.5);
+  sums.addStep(0.5);
+  const reading = sums.take(true);
+  assert.deepEqual(reading.metrics, { loss: 3, task: 6, wiring: 9, consistency: 0, repulsion: 0, activation_l1: 4, activation_hoyer: 0.5, spatial_correlation: 0, topo_blur: 0, correct: 9 });
+  assert.equal(reading.steps, 2);
+  assert.equal(reading.gradNorm, 1);
+  assert.throws(() => sums.take(true), /no optimiser step since the last read/); // a read empties the sums
+  sums.addMicro(metrics(5));
+  sums.addStep(2);
+  assert.deepEqual(sums.take(false), { metrics: metrics(5), steps: 1, gradNorm: 2, finite: false });
 });
 
 describe("fine-tuning from another task's checkpoint", () => {

@@ -10,14 +10,11 @@ import { type VisionParams, visionEncode } from "../model/vision.ts";
 import type { CompiledModel, EncodeOptions, StepMetrics } from "./compiled.ts";
 import { type DeviceBatch, type LossParts, needsDistances, objective, predictPatches, type SheetInputs, type StepInputs } from "./loss.ts";
 import type { Model } from "./model.ts";
-import { jaxTrainState } from "./train-state.ts";
+import { type DeviceGradStep, jaxTrainState, METRICS, unstackMetrics } from "./train-state.ts";
 
 type GradStep = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => [[np.Array, np.Array], VisionParams];
 type EvalStep = (params: VisionParams, batch: DeviceBatch, inputs: StepInputs) => np.Array;
 type Disposable = { dispose(): void };
-
-/** The order of a stacked metrics vector: the total, then the parts. */
-const METRICS = ["loss", "task", "wiring", "consistency", "repulsion", "activation_l1", "activation_hoyer", "spatial_correlation", "topo_blur", "correct"] as const;
 
 /** The loss and its parts as one vector [10] in METRICS order, so that a step reads its metrics in one transfer. Consumes both. */
 function stackMetrics(total: np.Array, parts: LossParts): np.Array {
@@ -26,8 +23,7 @@ function stackMetrics(total: np.Array, parts: LossParts): np.Array {
 
 /** Read a stacked metrics vector to the host (one transfer). Consumes it. */
 async function readMetrics(stacked: np.Array): Promise<StepMetrics> {
-  const values = await stacked.data();
-  return Object.fromEntries(METRICS.map((key, i) => [key, values[i]])) as unknown as StepMetrics;
+  return unstackMetrics(await stacked.data());
 }
 
 export function compileJax(model: Model): CompiledModel {
@@ -88,14 +84,19 @@ export function compileJax(model: Model): CompiledModel {
     }
     return f;
   };
-  const compiled: CompiledModel = {
+  /** The gradient with its metrics left on the device. Borrows `params`, consumes `batch`. */
+  const gradDevice: DeviceGradStep = (params, batch, step) => {
+    const [[total, metrics], grads] = gradJit(tree.ref(params), batch, stepInputs(step));
+    total.dispose();
+    return { metrics, grads };
+  };
+  return {
     backend: "jax",
     async gradStep(params, batch, step) {
-      const [[total, stacked], grads] = gradJit(tree.ref(params), batch, stepInputs(step));
-      total.dispose();
-      return { metrics: await readMetrics(stacked), grads };
+      const { metrics, grads } = gradDevice(params, batch, step);
+      return { metrics: await readMetrics(metrics), grads };
     },
-    trainState: async (params, opt, spec) => jaxTrainState(compiled, params, opt, spec),
+    trainState: async (params, opt, spec) => jaxTrainState(gradDevice, params, opt, spec),
     async evalStep(params, batch, step) {
       return readMetrics(evalJit(tree.ref(params), batch, stepInputs(step)));
     },
@@ -116,5 +117,4 @@ export function compileJax(model: Model): CompiledModel {
       tree.dispose([distances, sparse ?? idx, neighbours, blur]);
     },
   };
-  return compiled;
 }

@@ -38,7 +38,7 @@ import { wiringWeights } from "../objectives/wiring-cost.ts";
 import { canonicalParamOrder } from "../engine/param-tree.ts";
 import { type AdamWState, adamwUpdate, decayMaskFor, mapParamLeaves } from "../optim/adamw.ts";
 import type { CompiledModel, EncodeOptions, StepMetrics } from "./compiled.ts";
-import { addTrees, allFinite, type OptimizerSpec, scaleTree, sumOfSquares, type TrainState } from "./train-state.ts";
+import { addTrees, allFinite, METRICS, type OptimizerSpec, ReadingSums, scaleTree, sumOfSquares, type TrainState, unstackMetrics } from "./train-state.ts";
 import type { Model } from "./model.ts";
 import { type DeviceBatch, type ModelInput, taskLoss, type TaskTarget } from "./loss.ts";
 
@@ -378,6 +378,11 @@ export function compileNative(model: Model, engine: SheetEngine, backend: "nativ
     let sheetAcc: Float32Array[] | null = null;
     let restAcc: Outside | null = null;
     let micro = 0;
+    const sums = new ReadingSums(); // metrics and norms are host numbers here
+    // the host path's parameters went non-finite (checked after each update, a pass the kernels'
+    // own check repeats): the kernels refuse them, so the steps up to the next read are skipped,
+    // their metrics NaN, and that read reports the divergence
+    let diverged = false;
     // jax-js views of the whole state, built when asked for and kept until the next update
     let view: { params: VisionParams; opt: AdamWState<VisionParams> } | null = null;
     const sheetTreeOf = (host: Float32Array[]): SheetParams =>
@@ -399,6 +404,11 @@ export function compileNative(model: Model, engine: SheetEngine, backend: "nativ
     };
     return {
       async accumulate(batch, step) {
+        if (diverged) {
+          tree.dispose(batch);
+          sums.addMicro(unstackMetrics(METRICS.map(() => NaN)));
+          return;
+        }
         const { metrics, sheetGrads, other } = await gradients(rest, resident ?? hostP, async () => (await current()).params.sheet, batch, step);
         const grads = mapParamLeaves(rest, (path) => other.get(path)!, "native accumulate") as unknown as Outside;
         if (sheetAcc === null) sheetAcc = sheetGrads;
@@ -411,9 +421,13 @@ export function compileNative(model: Model, engine: SheetEngine, backend: "nativ
         }
         restAcc = restAcc === null ? grads : addTrees(restAcc, grads);
         micro++;
-        return metrics;
+        sums.addMicro(metrics);
       },
       async update(lr) {
+        if (diverged) {
+          sums.addStep(NaN);
+          return;
+        }
         if (micro === 0 || restAcc === null) throw new Error("update: no gradient was accumulated");
         dropView();
         const mean = 1 / micro;
@@ -431,16 +445,19 @@ export function compileNative(model: Model, engine: SheetEngine, backend: "nativ
         if (resident) {
           await resident.adamw(args);
           hostStale = true;
-        } else engine.adamw({ ...args, params: hostP, grads: sheetAcc!, m: hostM, v: hostV });
+        } else {
+          engine.adamw({ ...args, params: hostP, grads: sheetAcc!, m: hostM, v: hostV });
+          diverged = !Number.isFinite(engine.sumSquares(hostP));
+        }
         const updated = adamwUpdate(rest, scaleTree(restAcc, scale), restOpt, lr, spec.adamw, restDecay, restLr);
         rest = updated.params;
         restOpt = updated.state;
         sheetAcc = null;
         restAcc = null;
         micro = 0;
-        return norm;
+        sums.addStep(norm);
       },
-      finite: async () => (resident ? await resident.finite() : Number.isFinite(engine.sumSquares(hostP))) && (await allFinite(rest)),
+      read: async () => sums.take(!diverged && (resident ? await resident.finite() : true) && (await allFinite(rest))),
       current,
       dispose() {
         dropView();

@@ -38,15 +38,6 @@ export interface StepMetrics {
   correct: number;
 }
 
-/** The metrics of an optimiser step's micro-batches: each field's mean, but `correct` (a count) summed. */
-export function meanMetrics(micro: readonly StepMetrics[]): StepMetrics {
-  const out = { ...micro[0] };
-  const keys = Object.keys(out) as (keyof StepMetrics)[];
-  for (const m of micro.slice(1)) for (const key of keys) out[key] += m[key];
-  for (const key of keys) if (key !== "correct") out[key] /= micro.length;
-  return out;
-}
-
 /** What `encode` returns. */
 export interface Encoded {
   /** Final states [B, P_out, D] of the output area, or [B, N, D] of every column with `columns: "all"`. */

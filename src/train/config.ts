@@ -143,6 +143,8 @@ export const trainConfigSchema = z
     /** Held-out images used by periodic and final evaluation (the first ones of the test split). */
     eval_images: positiveInt.default(1000),
     checkpoint_every: positiveInt.default(500),
+    /** Steps per log record (their mean metrics): the train state is read from the device once per record. */
+    log_every: positiveInt.default(1),
     seed: z.number().int().default(0),
   })
   .strict();

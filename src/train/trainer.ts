@@ -37,7 +37,7 @@ import {
 import { findResumePoint, type ResumeFrom, runDirState, type TrainSummary } from "./run-state.ts";
 import { type Backend, describeBackend, prepareBackend } from "../engine/backend.ts";
 import { cosineSchedule } from "../optim/schedule.ts";
-import { meanMetrics, type StepMetrics } from "./compiled.ts";
+import type { StepMetrics } from "./compiled.ts";
 import { createSession, disposeSession, maskSeed, type Session, toDevice } from "./session.ts";
 import type { TrainState } from "./train-state.ts";
 
@@ -241,7 +241,7 @@ async function trainInSession(
   let lastSaved: number | null = fromCheckpoint ? startStep : null;
   // a non-finite metric is never best
   const isBetter = (r: EvalResult) => Number.isFinite(primary(r)) && (best === null || primary(r) < primary(best));
-  const diverged = (step: number, what: string) => divergenceError(config, step, what, lastSaved);
+  const diverged = (when: string, what: string) => divergenceError(config, when, what, lastSaved);
 
   /** Model (and, but for `best`, training state: one file, written first) of `step`; never non-finite. */
   const saveAll = async (tag: "last" | "best" | number, step: number) => {
@@ -257,7 +257,7 @@ async function trainInSession(
     try {
       await saveTrainingCheckpoint(checkpointPath(dir, tag), tag === "best" ? null : optimizerPath(dir, tag), { ...ckpt, opt: tag === "best" ? null : opt });
     } catch (e) {
-      if (e instanceof NonFiniteParametersError) throw diverged(step, `the parameters after step ${step} are not finite (tensor ${JSON.stringify(e.tensor)}: ${e.count} NaN/infinite values)`);
+      if (e instanceof NonFiniteParametersError) throw diverged(`at step ${step}`, `the parameters after step ${step} are not finite (tensor ${JSON.stringify(e.tensor)}: ${e.count} NaN/infinite values)`);
       throw e;
     }
     if (tag !== "best") lastSaved = step;
@@ -267,40 +267,45 @@ async function trainInSession(
     await saveAll("last", startStep);
   }
 
-  const checkpoints = checkpointPolicy(config);
+  const policy = loopPolicy(config);
+  let interval = { images: 0, start: performance.now() }; // since the last read of the train state
+  let shown: Record<string, string> = {};
   for (let step = startStep; step < config.steps; step++) {
-    const tStep = performance.now();
-    const { metrics: m, images } = await optimizerStep(session, state, stream, step);
+    const images = await optimizerStep(session, state, stream, step);
     const lr = schedule(step);
-    const gradNorm = await state.update(lr);
-    const seconds = (performance.now() - tStep) / 1000;
+    await state.update(lr);
     imagesSeen += images;
+    interval.images += images;
     const done = step + 1;
-    if (!Number.isFinite(m.loss)) throw diverged(done, `the training loss is ${m.loss}`);
-    if (config.optim.clip_norm !== null && !Number.isFinite(gradNorm)) throw diverged(done, `the gradient norm is ${gradNorm}`);
-    if (!(await state.finite())) throw diverged(done, `the parameters after step ${done} are not finite`);
-    const record = stepRecord(session, step, m, { lr, gradNorm, images, seconds });
-    if (checkpoints.evalDue(done)) {
-      lastEval = await evaluate(session, (await state.current()).params, testSet, config.eval_images, stats);
-      if (!Number.isFinite(primary(lastEval))) throw diverged(done, `the held-out ${vision.task === "mim" ? "MIM loss" : "accuracy"} is not finite`);
-      Object.assign(record, prefixKeys(lastEval, "eval_"));
-      if (isBetter(lastEval)) {
-        best = { ...lastEval, step: done };
-        await saveAll("best", done);
-        await writeJsonAtomic(dir.bestEvalPath, best);
+    const stopping = options.stopAfter !== undefined && done >= options.stopAfter && done !== config.steps;
+    if (policy.logDue(done) || stopping) {
+      const { metrics: m, steps, gradNorm, finite } = await state.read();
+      const seconds = (performance.now() - interval.start) / 1000;
+      const when = steps === 1 ? `at step ${done}` : `in steps ${done - steps + 1}-${done}`;
+      if (!finite) throw diverged(when, `the parameters after step ${done} are not finite`);
+      if (!Number.isFinite(m.loss)) throw diverged(when, `the training loss is ${m.loss}`);
+      if (config.optim.clip_norm !== null && !Number.isFinite(gradNorm)) throw diverged(when, `the gradient norm is ${gradNorm}`);
+      const record = stepRecord(session, step, m, { lr, gradNorm, images: interval.images, seconds });
+      shown = { loss: m.loss.toFixed(4), "img/s": (interval.images / seconds).toFixed(0) };
+      interval = { images: 0, start: performance.now() };
+      if (policy.evalDue(done)) {
+        lastEval = await evaluate(session, (await state.current()).params, testSet, config.eval_images, stats);
+        if (!Number.isFinite(primary(lastEval))) throw diverged(`at step ${done}`, `the held-out ${vision.task === "mim" ? "MIM loss" : "accuracy"} is not finite`);
+        Object.assign(record, prefixKeys(lastEval, "eval_"));
+        if (isBetter(lastEval)) {
+          best = { ...lastEval, step: done };
+          await saveAll("best", done);
+          await writeJsonAtomic(dir.bestEvalPath, best);
+        }
       }
+      await appendLog(dir, record);
     }
-    await appendLog(dir, record);
-    progress.update(done, {
-      loss: m.loss.toFixed(4),
-      ...(lastEval ? { eval: primary(lastEval).toFixed(4) } : {}),
-      "img/s": (images / seconds).toFixed(0),
-    });
-    if (checkpoints.snapshotDue(done)) {
+    progress.update(done, { ...shown, ...(lastEval ? { eval: primary(lastEval).toFixed(4) } : {}) });
+    if (policy.snapshotDue(done)) {
       await saveAll(done, done);
       await saveAll("last", done);
     }
-    if (options.stopAfter !== undefined && done >= options.stopAfter && done !== config.steps) {
+    if (stopping) {
       await saveAll("last", done);
       progress.done(`stopped after step ${done} (resumable)`);
       await stream.return(undefined);
@@ -342,29 +347,36 @@ async function trainInSession(
 
 /**
  * One optimiser step's gradients: `accum_steps` micro-batches from `stream` accumulated into
- * `state` (the update itself is `state.update(lr)`). Returns their mean metrics and the images seen.
+ * `state` (the update itself is `state.update(lr)`). Returns the images seen.
  */
-async function optimizerStep(session: Session, state: TrainState, stream: AsyncGenerator<ImageBatch>, step: number): Promise<{ metrics: StepMetrics; images: number }> {
+async function optimizerStep(session: Session, state: TrainState, stream: AsyncGenerator<ImageBatch>, step: number): Promise<number> {
   const { config } = session;
-  const micro: StepMetrics[] = [];
   let images = 0;
   for (let k = 0; k < config.accum_steps; k++) {
     const host = (await stream.next()).value as ImageBatch;
-    micro.push(await state.accumulate(toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, k)), step));
+    await state.accumulate(toDevice(session, host, maskSeed(config.seed, TRAIN_MASK, step, k)), step);
     images += host.size;
   }
-  return { metrics: meanMetrics(micro), images };
+  return images;
 }
 
-/** When the loop evaluates (every `eval_every` steps and at the end) and writes a `step-N` + `last` checkpoint (every `checkpoint_every`, but not at the end, which always writes `last`). */
-function checkpointPolicy(config: Pick<TrainConfig, "steps" | "eval_every" | "checkpoint_every">) {
-  return {
-    evalDue: (done: number) => done % config.eval_every === 0 || done === config.steps,
-    snapshotDue: (done: number) => done % config.checkpoint_every === 0 && done !== config.steps,
-  };
+/**
+ * When the loop evaluates (every `eval_every` steps and at the end), writes a `step-N` + `last`
+ * checkpoint (every `checkpoint_every`, but not at the end, which always writes `last`) and
+ * reads the train state into a log record (every `log_every` steps, and wherever it evaluates or
+ * checkpoints, so that no checkpoint holds steps the log has not seen).
+ */
+function loopPolicy(config: Pick<TrainConfig, "steps" | "eval_every" | "checkpoint_every" | "log_every">) {
+  const evalDue = (done: number) => done % config.eval_every === 0 || done === config.steps;
+  const snapshotDue = (done: number) => done % config.checkpoint_every === 0 && done !== config.steps;
+  return { evalDue, snapshotDue, logDue: (done: number) => done % config.log_every === 0 || evalDue(done) || snapshotDue(done) };
 }
 
-/** The log line of optimiser step `step` (0-based): its metrics, the penalties that are on with their coefficients, and the step's speed and memory. */
+/**
+ * The log line of the steps up to `step` (0-based) since the last one: their mean metrics, the
+ * penalties that are on with their coefficients (at `step`), the mean gradient norm, and speed
+ * and memory.
+ */
 function stepRecord(session: Session, step: number, m: StepMetrics, s: { lr: number; gradNorm: number; images: number; seconds: number }): Record<string, unknown> {
   const { config, spec } = session;
   const c = session.coefficients(step);
@@ -437,8 +449,8 @@ async function modelStep(file: string): Promise<number | null> {
   }
 }
 
-/** One line: the run diverged at `step` (what went wrong), what is intact, and what to change. */
-function divergenceError(config: TrainConfig, step: number, what: string, lastSaved: number | null): Error {
+/** One line: the run diverged `when` ("at step 5", "in steps 3-5"), what went wrong, what is intact, and what to change. */
+function divergenceError(config: TrainConfig, when: string, what: string, lastSaved: number | null): Error {
   const { lr, clip_norm: clip, warmup_fraction: warmup } = config.optim;
   const hint =
     clip === null
@@ -447,7 +459,7 @@ function divergenceError(config: TrainConfig, step: number, what: string, lastSa
         (warmup < 0.1 ? ` or lengthen the warm-up (optim.warmup_fraction, now ${warmup})` : "") +
         ` (gradients are already clipped to norm ${clip})`;
   const kept = lastSaved === null ? "no checkpoint was written" : `checkpoints up to step ${lastSaved} are intact`;
-  return new Error(`training diverged at step ${step}: ${what}; ${kept} (nothing non-finite is saved); start a new run and ${hint}`);
+  return new Error(`training diverged ${when}: ${what}; ${kept} (nothing non-finite is saved); start a new run and ${hint}`);
 }
 
 function readBest(dir: RunDir): (EvalResult & { step: number }) | null {

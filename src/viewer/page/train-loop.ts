@@ -109,8 +109,9 @@ export class PageTrainer {
     });
     const labels = Int32Array.from(indices, (k) => this.samples.labels[k] ?? -1);
     const batch = { images, labels: config.vision.task === "classify" ? labels : null, size: indices.length, indices };
-    const metrics = await this.state.accumulate(toDevice(this.session, batch, maskSeed(config.seed, PAGE_MASK, this.done)), this.done);
+    await this.state.accumulate(toDevice(this.session, batch, maskSeed(config.seed, PAGE_MASK, this.done)), this.done);
     await this.state.update(this.schedule(Math.min(this.done, config.steps - 1)));
+    const { metrics } = await this.state.read(); // the page draws every step's loss
     this.done++;
     if (!Number.isFinite(metrics.loss)) throw new Error(`the training loss is ${metrics.loss} at step ${this.done}`);
     return { step: this.done, loss: metrics.loss, ms: performance.now() - t0 };
