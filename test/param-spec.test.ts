@@ -10,10 +10,12 @@ import { sheetParameterCount, sheetTensorShapes } from "../src/checkpoint/checkp
 import { visionParameterCount, visionTensorShapes } from "../src/checkpoint/vision-checkpoint.ts";
 import { initEngine } from "../src/engine/engine.ts";
 import { type numpy as np, random } from "../src/engine/jax.ts";
+import { sheetLeaves } from "../src/engine/native-sheet.ts";
 import { namedLeaves } from "../src/engine/param-tree.ts";
 import { splitKey } from "../src/engine/prng.ts";
 import { resolveSheetConfig } from "../src/model/config.ts";
 import { initParams, type ParamSpec } from "../src/model/param-spec.ts";
+import { sheetParamSpecs } from "../src/model/sheet.ts";
 import { initVision, visionLayout } from "../src/model/vision.ts";
 import { visionConfigSchema } from "../src/model/vision-config.ts";
 
@@ -55,4 +57,28 @@ test("initParams refuses a missing or reused stream and disposes unused keys", (
   assert.throws(() => initParams([leaf("a", "s"), leaf("b", "s")], { s: random.key(0) }), /stream "s" is drawn from twice/);
   const tree = initParams([leaf("x.a", "s")], { s: random.key(0), unused: random.key(1) });
   assert.deepEqual(Object.keys(tree), ["x"]);
+});
+
+test("the native addon's leaf order (its ABI, declared in the engine layer) is the sheet's parameter spec order", () => {
+  for (const value_proj of [false, true]) {
+    for (const attn_bias of [false, true]) {
+      for (const untie of [false, true]) {
+        const { config } = resolveSheetConfig({
+          geometry: { kind: "grid", width: 3, height: 3 },
+          dim: 8,
+          qk_dim: 4,
+          mlp_dim: 8,
+          depth: 2,
+          heads: value_proj ? 2 : 1,
+          value_proj,
+          attn_bias,
+          untie_norm: untie,
+          untie_attn: untie,
+          untie_mlp: untie,
+        });
+        const what = JSON.stringify({ value_proj, attn_bias, untie });
+        assert.deepEqual(sheetLeaves(config), sheetParamSpecs(config).map((s) => s.path), what);
+      }
+    }
+  }
 });
