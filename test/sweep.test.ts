@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as nodePath from "node:path";
 import { promisify } from "node:util";
 import { before, describe, test } from "node:test";
@@ -16,7 +16,7 @@ import { assertRunDirsMatch, attentionMetrics, median, runRoot, writePlan } from
 import { SUMMARY_FILE } from "../src/workflows/sweep/summary.ts";
 import { arraySpec, shellQuote, slurmScript } from "../src/workflows/sweep/slurm.ts";
 import { applyOverrides } from "../src/io/overrides.ts";
-import { expandSweep, gridKeyLabels, gridProduct, parseSweepFile, sanitizeName, type SweepFileInput, type SweepPlan } from "../src/workflows/sweep/spec.ts";
+import { expandSweep, gridKeyLabels, gridProduct, loadSweep, parseSweepFile, sanitizeName, type SweepFileInput, type SweepPlan } from "../src/workflows/sweep/spec.ts";
 import type { RunSummary } from "../src/workflows/sweep/summary.ts";
 import { train } from "../src/train/trainer.ts";
 import { patternImage, tmpDir, writeIdxFolder } from "./data-fixtures.ts";
@@ -168,6 +168,21 @@ describe("sweep files: expansion", () => {
     assert.throws(() => parseSweepFile({ name: "x", runs: [{ name: "a", extra: 1 }] }), /sweep\.runs\[0\]/);
     assert.throws(() => parseSweepFile({ name: "x y" }), /sweep\.name: /);
     assert.throws(() => parseSweepFile({ name: "x", colour: 1 }), /sweep: .*colour/);
+  });
+
+  test("every sweep file shipped in sweeps/ loads, validates and expands (progressive.yaml is a phase plan)", async () => {
+    const dir = nodePath.join(import.meta.dirname, "..", "sweeps");
+    const files = readdirSync(dir).filter((f) => f.endsWith(".yaml") && f !== "progressive.yaml");
+    assert.ok(files.length >= 5, `sweep files: ${files.join(", ")}`);
+    for (const file of files) {
+      const swept = await loadSweep(nodePath.join(dir, file));
+      assert.ok(swept.runs.length > 0, `${file}: no runs`);
+      assert.equal(new Set(swept.runs.map((r) => r.name)).size, swept.runs.length, `${file}: repeated run names`);
+    }
+    const topography = await loadSweep(nodePath.join(dir, "topography-3-epochs.yaml"));
+    assert.equal(topography.runs.length, 15); // 5 strengths x 3 seeds
+    assert.deepEqual([...new Set(topography.runs.map((r) => r.config.wiring.lambda))], [0, 0.03, 0.1, 0.3, 1]);
+    assert.ok(topography.runs.every((r) => r.config.steps === 5625 && r.config.vision.task === "classify"));
   });
 });
 
