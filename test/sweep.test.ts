@@ -174,12 +174,15 @@ describe("sweep files: expansion", () => {
     const dir = nodePath.join(import.meta.dirname, "..", "sweeps");
     const files = readdirSync(dir).filter((f) => f.endsWith(".yaml") && f !== "progressive.yaml");
     assert.ok(files.length >= 5, `sweep files: ${files.join(", ")}`);
+    const plans = new Map<string, SweepPlan>();
     for (const file of files) {
       const swept = await loadSweep(nodePath.join(dir, file));
       assert.ok(swept.runs.length > 0, `${file}: no runs`);
       assert.equal(new Set(swept.runs.map((r) => r.name)).size, swept.runs.length, `${file}: repeated run names`);
+      plans.set(file, swept);
     }
-    const topography = await loadSweep(nodePath.join(dir, "topography-3-epochs.yaml"));
+    const topography = plans.get("topography-3-epochs.yaml");
+    assert.ok(topography, "sweeps/topography-3-epochs.yaml is shipped");
     assert.equal(topography.runs.length, 15); // 5 strengths x 3 seeds
     assert.deepEqual([...new Set(topography.runs.map((r) => r.config.wiring.lambda))], [0, 0.03, 0.1, 0.3, 1]);
     assert.ok(topography.runs.every((r) => r.config.steps === 5625 && r.config.vision.task === "classify"));
